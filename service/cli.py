@@ -1,0 +1,190 @@
+"""The `calltrail` command: serve, migrate, sites, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy import Engine
+
+from service.config import ConfigError, Settings
+from service.logs import configure_logging, logging_config
+from service.storage import registry
+from service.storage.engine import is_sqlite_url, make_engine, normalize_url
+from service.storage.migrations import SchemaOutdated, check_current, upgrade
+
+GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite is migrated on the spot; PostgreSQL must already be at head (`calltrail migrate`)."""
+    try:
+        url = normalize_url(settings.database_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if is_sqlite_url(url):
+        upgrade(url)
+        return
+    engine = make_engine(settings)
+    try:
+        check_current(engine)
+    except SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    settings = _settings()
+    prepare_database(settings)
+    engine = make_engine(settings)
+    try:
+        yield engine
+    except registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+@click.group()
+@click.version_option(package_name="calltrail")
+def cli() -> None:
+    """CallTrail: event logging for Tencent Cloud Contact Center inbound-call pop-up pages.
+
+    Settings come from CALLTRAIL_* environment variables (docs/configuration.md).
+    """
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on [CALLTRAIL_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [CALLTRAIL_PORT, default 8000].")
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes [CALLTRAIL_WORKERS, default 1].")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the HTTP service (migrating SQLite first)."""
+    import uvicorn
+
+    settings = _settings()
+    settings = settings.replace(
+        host=host or settings.host, port=port or settings.port, workers=workers or settings.workers
+    )
+    configure_logging(settings)
+    prepare_database(settings)
+    click.echo(
+        f"calltrail serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)",
+        err=True,
+    )
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logging_config(settings),
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
+        server_header=False,
+    )
+
+
+@cli.command()
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+def migrate(revision: str) -> None:
+    """Apply database migrations (needed before `serve` on PostgreSQL)."""
+    settings = _settings()
+    configure_logging(settings)
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at revision {revision}")
+
+
+@cli.group()
+def sites() -> None:
+    """Sites: a pop-up page's public key and the origins allowed to write with it."""
+
+
+@sites.command("add")
+@click.argument("name")
+@click.option("--origin", "origins", multiple=True, required=True, help="Allowed page origin; repeatable.")
+def sites_add(name: str, origins: tuple[str, ...]) -> None:
+    """Create a site; prints its public site key as the last line."""
+    with _engine() as engine:
+        site = registry.add_site(engine, name, origins)
+    click.echo(f"site {site.name!r} created for {', '.join(sorted(site.origins))}")
+    click.echo("embed its public site key in the pop-up page (data-site); it can only write events:")
+    click.echo(site.site_key)
+
+
+@sites.command("list")
+def sites_list() -> None:
+    """List sites, their keys and origins."""
+    with _engine() as engine:
+        all_sites = registry.list_sites(engine)
+    if not all_sites:
+        click.echo("no sites yet: calltrail sites add NAME --origin https://crm.example.com")
+    for site in all_sites:
+        click.echo(f"{site.name}\t{site.site_key}\t{' '.join(sorted(site.origins))}")
+
+
+@sites.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm: this deletes the site's events too.")
+def sites_remove(name: str, yes: bool) -> None:
+    """Delete a site and every event stored for it."""
+    if not yes:
+        raise click.ClickException("this deletes the site and all its events; add --yes to confirm")
+    with _engine() as engine:
+        registry.delete_site(engine, name)
+    click.echo(f"site {name!r} deleted")
+
+
+@cli.group()
+def keys() -> None:
+    """Secret API keys for reading (read) or administering (admin)."""
+
+
+@keys.command("create")
+@click.option("--scope", type=click.Choice(["read", "admin"]), required=True)
+@click.option("--name", help="A label to tell keys apart.")
+def keys_create(scope: str, name: str | None) -> None:
+    """Create a key; prints it once, as the last line. Only its hash is stored."""
+    with _engine() as engine:
+        created = registry.create_key(engine, scope, name)
+    click.echo(f"{scope} key {created.key.key_id} created; it is shown only now, store it safely:")
+    click.echo(created.plaintext)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    with _engine() as engine:
+        all_keys = registry.list_keys(engine)
+    if not all_keys:
+        click.echo("no keys yet: calltrail keys create --scope read")
+    for key in all_keys:
+        status = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        click.echo(f"{key.key_id}\t{key.scope}\t{status}\t{key.name or ''}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (the part after ctk_)."""
+    with _engine() as engine:
+        key = registry.revoke_key(engine, key_id)
+    click.echo(f"key {key.key_id} revoked")
+
+
+def main() -> None:
+    cli(prog_name="calltrail")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Settings, read once from the environment into a frozen value object.
+
+Every setting is declared once in ``SETTINGS_SPEC`` with its variable name, parser, default and meaning;
+``docs/configuration.md`` must list each of them (``tests/test_config.py`` enforces it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+DEFAULT_DATABASE_URL = "sqlite:///calltrail.db"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected a number from {minimum} to {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _parse_text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    field: str
+    env: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+SETTINGS_SPEC: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "database_url",
+        "CALLTRAIL_DATABASE_URL",
+        _parse_text,
+        "SQLAlchemy URL of the database: sqlite:///path or postgresql://user@host/db.",
+    ),
+    SettingSpec("host", "CALLTRAIL_HOST", _parse_text, "Address `serve` listens on."),
+    SettingSpec("port", "CALLTRAIL_PORT", _parse_int(1, 65535), "Port `serve` listens on."),
+    SettingSpec("workers", "CALLTRAIL_WORKERS", _parse_int(1, 64), "Worker processes started by `serve`."),
+    SettingSpec(
+        "max_body_bytes",
+        "CALLTRAIL_MAX_BODY_BYTES",
+        _parse_int(1024, 16 * 1024 * 1024),
+        "Largest accepted POST /v1/events body; larger bodies get 413.",
+    ),
+    SettingSpec(
+        "max_events_per_batch",
+        "CALLTRAIL_MAX_EVENTS_PER_BATCH",
+        _parse_int(1, 10_000),
+        "Most events one POST /v1/events may carry.",
+    ),
+    SettingSpec(
+        "max_event_age_s",
+        "CALLTRAIL_MAX_EVENT_AGE_S",
+        _parse_int(60, 366 * 86400),
+        "How far before `sent_at` an event's `ts` may lie before its corrected time is clamped and flagged.",
+    ),
+    SettingSpec(
+        "sqlite_synchronous",
+        "CALLTRAIL_SQLITE_SYNCHRONOUS",
+        _parse_choice("full", "normal"),
+        "SQLite `synchronous` pragma: full survives power loss; normal survives process crashes only.",
+    ),
+    SettingSpec(
+        "site_cache_s",
+        "CALLTRAIL_SITE_CACHE_S",
+        _parse_float(0, 3600),
+        "Seconds a worker keeps sites and origins cached before reloading them.",
+    ),
+    SettingSpec(
+        "writer_max_batch",
+        "CALLTRAIL_WRITER_MAX_BATCH",
+        _parse_int(1, 100_000),
+        "Most events the writer commits in one transaction (group commit).",
+    ),
+    SettingSpec(
+        "writer_queue_limit",
+        "CALLTRAIL_WRITER_QUEUE_LIMIT",
+        _parse_int(1, 10_000_000),
+        "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
+    ),
+    SettingSpec(
+        "log_level",
+        "CALLTRAIL_LOG_LEVEL",
+        _parse_choice("debug", "info", "warning", "error"),
+        "Least severe log level written.",
+    ),
+    SettingSpec(
+        "log_format",
+        "CALLTRAIL_LOG_FORMAT",
+        _parse_choice("text", "json"),
+        "`text` for people, `json` for one JSON object per line.",
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 64 * 1024
+    max_events_per_batch: int = 500
+    max_event_age_s: int = 7 * 86400
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    site_cache_s: float = 5.0
+    writer_max_batch: int = 5000
+    writer_queue_limit: int = 50_000
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in SETTINGS_SPEC:
+            raw = env.get(spec.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[spec.field] = spec.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{spec.env}: {exc}")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""HTTP endpoints. The only layer that knows status codes."""

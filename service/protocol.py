@@ -1,0 +1,224 @@
+"""Wire format v1 of POST /v1/events: a raw body in, a typed envelope and per-event verdicts out. No I/O.
+
+An envelope problem rejects the whole request (every problem is reported at once); an event problem rejects
+that event alone. Events are kept verbatim (``raw``) so that everything derived from them can be recomputed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+PROTOCOL_VERSION = 1
+
+# Integer milliseconds since the epoch from 2000-01-01 up to 2100-01-01: anything else is not a timestamp.
+MIN_TIMESTAMP_MS = 946_684_800_000
+MAX_TIMESTAMP_MS = 4_102_444_800_000
+MAX_SEQ = 2**53 - 1  # the largest integer a browser counts exactly
+MAX_URL_LENGTH = 2048
+MAX_HASH_LENGTH = 8192
+MAX_TYPE_LENGTH = 64
+MAX_SITE_KEY_LENGTH = 64
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InvalidBody(ValueError):
+    """The body is not JSON at all."""
+
+
+class InvalidEnvelope(ValueError):
+    """The JSON is not a v1 envelope; ``problems`` lists everything wrong with it."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ValidEvent:
+    event_id: str
+    seq: int
+    ts: int
+    type: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    event_id: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class RepeatedEvent:
+    """An event whose id already came earlier in the same batch."""
+
+    event_id: str
+
+
+EventVerdict = ValidEvent | RejectedEvent | RepeatedEvent
+
+
+@dataclass(frozen=True)
+class Envelope:
+    site_key: str
+    sent_at: int
+    page_id: str
+    page_url: str
+    events: tuple[EventVerdict, ...]
+
+    @property
+    def valid_events(self) -> list[ValidEvent]:
+        return [e for e in self.events if isinstance(e, ValidEvent)]
+
+
+def parse_body(body: bytes, *, max_events: int) -> Envelope:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidBody(f"the body is not valid JSON: {exc}") from None
+    return parse_envelope(document, max_events=max_events)
+
+
+def parse_envelope(document: Any, *, max_events: int) -> Envelope:
+    if not isinstance(document, dict):
+        raise InvalidEnvelope([Problem("body", "must be a JSON object")])
+    problems: list[Problem] = []
+
+    version = document.get("v")
+    if not _is_int(version) or version != PROTOCOL_VERSION:
+        problems.append(Problem("v", f"must be {PROTOCOL_VERSION}, the protocol version this server speaks"))
+
+    site_key = document.get("site")
+    if not isinstance(site_key, str) or not 0 < len(site_key) <= MAX_SITE_KEY_LENGTH:
+        problems.append(
+            Problem("site", f"must be the site key, a string of 1 to {MAX_SITE_KEY_LENGTH} chars")
+        )
+
+    sent_at = document.get("sent_at")
+    if (message := _timestamp_problem(sent_at)) is not None:
+        problems.append(Problem("sent_at", message))
+
+    page = document.get("page")
+    page_id: Any = None
+    page_url: str | None = None
+    if not isinstance(page, dict):
+        problems.append(Problem("page", "must be an object with id and url"))
+    else:
+        page_id = page.get("id")
+        if not _is_uuid(page_id):
+            problems.append(Problem("page.id", "must be a UUID string, one per page load"))
+        page_url = _clean_page_url(page.get("url"))
+        if page_url is None:
+            problems.append(
+                Problem("page.url", f"must be an absolute http(s) URL of at most {MAX_URL_LENGTH} chars")
+            )
+
+    raw_events = document.get("events")
+    if not isinstance(raw_events, list) or not raw_events:
+        problems.append(Problem("events", "must be a non-empty array"))
+    elif len(raw_events) > max_events:
+        problems.append(Problem("events", f"has {len(raw_events)} events; at most {max_events} per request"))
+
+    if problems:
+        raise InvalidEnvelope(problems)
+    assert isinstance(site_key, str) and isinstance(sent_at, int) and isinstance(raw_events, list)
+    assert isinstance(page_id, str) and page_url is not None
+
+    verdicts: list[EventVerdict] = []
+    seen: set[str] = set()
+    for raw_event in raw_events:
+        verdict: EventVerdict = parse_event(raw_event)
+        if isinstance(verdict, ValidEvent):
+            if verdict.event_id in seen:
+                verdict = RepeatedEvent(verdict.event_id)
+            else:
+                seen.add(verdict.event_id)
+        verdicts.append(verdict)
+    return Envelope(site_key, sent_at, page_id.lower(), page_url, tuple(verdicts))
+
+
+def parse_event(event: Any) -> ValidEvent | RejectedEvent:
+    if not isinstance(event, dict):
+        return RejectedEvent(None, "an event must be a JSON object")
+    problems: list[str] = []
+
+    event_id = event.get("id")
+    echo_id = event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
+    if not _is_uuid(event_id):
+        problems.append("id: must be a UUID string")
+
+    seq = event.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
+        problems.append("seq: must be an integer from 1, one more for each event of the page")
+
+    ts = event.get("ts")
+    if (message := _timestamp_problem(ts)) is not None:
+        problems.append(f"ts: {message}")
+
+    event_type = event.get("type")
+    if (
+        not isinstance(event_type, str)
+        or not 0 < len(event_type) <= MAX_TYPE_LENGTH
+        or not _TYPE_RE.match(event_type)
+    ):
+        problems.append(f"type: must be a name of 1 to {MAX_TYPE_LENGTH} letters, digits or _.:-")
+    elif event_type == "hash":
+        hash_value = event.get("hash")
+        if not isinstance(hash_value, str) or len(hash_value) > MAX_HASH_LENGTH:
+            problems.append(f"hash: must be the page's hash, a string of at most {MAX_HASH_LENGTH} chars")
+        trigger = event.get("trigger")
+        if trigger is not None and trigger not in ("load", "hashchange"):
+            problems.append("trigger: must be load or hashchange")
+    elif event_type == "message" and "data" not in event:
+        problems.append("data: a message event must carry the posted data")
+
+    if problems:
+        return RejectedEvent(echo_id, "; ".join(problems))
+    assert isinstance(event_id, str) and isinstance(seq, int) and isinstance(ts, int)
+    assert isinstance(event_type, str)
+    return ValidEvent(event_id.lower(), seq, ts, event_type, orjson.dumps(event).decode())
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and _UUID_RE.match(value.lower()) is not None
+
+
+def _timestamp_problem(value: Any) -> str | None:
+    if not _is_int(value):
+        return "must be an integer, milliseconds since the epoch"
+    if not MIN_TIMESTAMP_MS <= value < MAX_TIMESTAMP_MS:
+        return "must be milliseconds since the epoch between the years 2000 and 2100"
+    return None
+
+
+def _clean_page_url(value: Any) -> str | None:
+    """The URL without its fragment: a pop-up's hash carries the caller's number, which must not leak here."""
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit(parts._replace(fragment=""))

@@ -1,0 +1,194 @@
+"""Sites with their allowed origins, and secret API keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service.domain.keys import SCOPES, Scope, new_secret_key, new_site_key, secret_matches, split_secret_key
+from service.storage.schema import api_keys, site_origins, sites
+
+
+class RegistryError(ValueError):
+    """A site or key operation that cannot be done as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Site:
+    id: int
+    name: str
+    site_key: str
+    origins: frozenset[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    key_id: str
+    scope: Scope
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    plaintext: str
+
+
+def normalize_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, as browsers send it in the Origin header."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RegistryError(f"{origin!r} is not an origin: expected https://host[:port]")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise RegistryError(f"{origin!r} is not an origin: it must have no path, query or user")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port not in (None, default_port) else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def add_site(engine: Engine, name: str, origins: Iterable[str]) -> Site:
+    name = name.strip()
+    if not name:
+        raise RegistryError("a site needs a name")
+    clean = sorted({normalize_origin(o) for o in origins})
+    if not clean:
+        raise RegistryError("a site needs at least one origin (--origin https://crm.example.com)")
+    created_at = _now()
+    site_key = new_site_key()
+    try:
+        with engine.begin() as conn:
+            site_id = conn.execute(
+                insert(sites)
+                .values(name=name, site_key=site_key, created_at=created_at)
+                .returning(sites.c.id)
+            ).scalar_one()
+            conn.execute(insert(site_origins), [{"site_id": site_id, "origin": o} for o in clean])
+    except IntegrityError:
+        raise RegistryError(f"a site named {name!r} already exists") from None
+    return Site(site_id, name, site_key, frozenset(clean), created_at)
+
+
+def list_sites(engine: Engine) -> list[Site]:
+    with engine.connect() as conn:
+        origin_rows = conn.execute(select(site_origins.c.site_id, site_origins.c.origin)).all()
+        site_rows = conn.execute(select(sites).order_by(sites.c.id)).all()
+    by_site: dict[int, set[str]] = {}
+    for site_id, origin in origin_rows:
+        by_site.setdefault(site_id, set()).add(origin)
+    return [Site(r.id, r.name, r.site_key, frozenset(by_site.get(r.id, ())), r.created_at) for r in site_rows]
+
+
+def create_key(engine: Engine, scope: str, name: str | None = None) -> CreatedKey:
+    if scope not in SCOPES:
+        raise RegistryError(f"scope must be one of {', '.join(SCOPES)}")
+    new = new_secret_key()
+    created_at = _now()
+    with engine.begin() as conn:
+        key_pk = conn.execute(
+            insert(api_keys)
+            .values(
+                key_id=new.key_id, secret_hash=new.secret_hash, scope=scope, name=name, created_at=created_at
+            )
+            .returning(api_keys.c.id)
+        ).scalar_one()
+    return CreatedKey(ApiKey(key_pk, new.key_id, scope, name, created_at, None), new.plaintext)
+
+
+def list_keys(engine: Engine) -> list[ApiKey]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_keys).order_by(api_keys.c.id)).all()
+    return [ApiKey(r.id, r.key_id, r.scope, r.name, r.created_at, r.revoked_at) for r in rows]
+
+
+def revoke_key(engine: Engine, key_id: str) -> ApiKey:
+    with engine.begin() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise RegistryError(f"no key with id {key_id!r} (see `calltrail keys list`)")
+        revoked_at = row.revoked_at or _now()
+        conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=revoked_at))
+    return ApiKey(row.id, row.key_id, row.scope, row.name, row.created_at, revoked_at)
+
+
+def authenticate_key(engine: Engine, plaintext: str) -> ApiKey | None:
+    """The live key this plaintext proves, or None. The secret comparison is constant-time."""
+    parts = split_secret_key(plaintext)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None or not secret_matches(secret, row.secret_hash) or row.revoked_at is not None:
+        return None
+    return ApiKey(row.id, row.key_id, row.scope, row.name, row.created_at, row.revoked_at)
+
+
+def delete_site(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        if conn.execute(delete(sites).where(sites.c.name == name)).rowcount == 0:
+            raise RegistryError(f"no site named {name!r}")
+
+
+class SiteDirectory:
+    """Sites by key and the set of all registered origins, cached for ``ttl_s`` seconds per worker.
+
+    A key missing from the cache triggers one reload at once (a site added a moment ago works at once), but
+    not more than once per ``min_reload_s``, so a flood of bogus keys cannot hammer the database.
+    """
+
+    def __init__(self, engine: Engine, ttl_s: float, min_reload_s: float = 0.5) -> None:
+        self._engine = engine
+        self._ttl_s = ttl_s
+        self._min_reload_s = min_reload_s
+        self._lock = threading.Lock()
+        self._by_key: dict[str, Site] = {}
+        self._origins: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    def is_fresh(self) -> bool:
+        return time.monotonic() - self._loaded_at < self._ttl_s
+
+    def reload(self) -> None:
+        loaded = list_sites(self._engine)
+        with self._lock:
+            self._by_key = {s.site_key: s for s in loaded}
+            self._origins = frozenset(o for s in loaded for o in s.origins)
+            self._loaded_at = time.monotonic()
+
+    def cached_site(self, site_key: str) -> Site | None:
+        return self._by_key.get(site_key)
+
+    def cached_origin_known(self, origin: str) -> bool:
+        return origin in self._origins
+
+    def site(self, site_key: str) -> Site | None:
+        """Blocking: may reload from the database."""
+        if not self.is_fresh() or (
+            site_key not in self._by_key and time.monotonic() - self._loaded_at >= self._min_reload_s
+        ):
+            self.reload()
+        return self._by_key.get(site_key)
+
+    def origin_known(self, origin: str) -> bool:
+        """Blocking: may reload from the database."""
+        if not self.is_fresh():
+            self.reload()
+        return origin in self._origins

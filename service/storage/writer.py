@@ -1,0 +1,175 @@
+"""The event writer: one thread per process that commits the events of many requests in one transaction.
+
+Requests hand their rows to ``submit`` and wait on the returned future, which completes only after the
+transaction holding their rows has committed, so an answer of 2xx always means durable. While one
+transaction commits, the next requests queue up and go together into the following one (group commit).
+The pending work is bounded: past ``queue_limit`` events, ``submit`` refuses at once with ``Overloaded``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from service.storage.events import EventKey, EventRow, insert_new
+
+log = logging.getLogger("calltrail.writer")
+
+# Runs inside the writer's transaction with the rows that were new, so derived records commit atomically
+# with the events they come from.
+Projector = Callable[[Connection, Sequence[EventRow]], None]
+
+
+class StorageUnavailable(RuntimeError):
+    """The database could not take the write (down, locked, full); nothing of the request was stored."""
+
+
+class Overloaded(StorageUnavailable):
+    """Too much work is already waiting; try again shortly."""
+
+
+class WriterClosed(StorageUnavailable):
+    """The process is shutting down and takes no new work."""
+
+
+@dataclass
+class _Job:
+    rows: Sequence[EventRow]
+    future: Future[set[EventKey]] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class EventWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int,
+        queue_limit: int,
+        projector: Projector | None = None,
+    ) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue_limit = queue_limit
+        self._projector = projector
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="calltrail-writer", daemon=True)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, rows: Sequence[EventRow]) -> Future[set[EventKey]]:
+        """Queue rows for the next group commit; the future yields the keys that were newly stored."""
+        job = _Job(rows)
+        with self._lock:
+            if self._closed:
+                raise WriterClosed("the server is shutting down")
+            if self._pending + len(rows) > self._queue_limit and self._pending > 0:
+                raise Overloaded(f"{self._pending} events are already waiting to be written")
+            self._pending += len(rows)
+            self._queue.put(job)
+        return job.future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking work, finish what was queued, and wait for the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            assert isinstance(first, _Job)
+            group = [first]
+            size = len(first.rows)
+            while size < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                assert isinstance(item, _Job)
+                group.append(item)
+                size += len(item.rows)
+            self._commit_group(group)
+            with self._lock:
+                self._pending -= size
+
+    def _commit_group(self, group: list[_Job]) -> None:
+        try:
+            outcomes = self._write(group)
+        except (OperationalError, InterfaceError) as exc:
+            log.error("database unavailable, %d requests refused: %s", len(group), _one_line(exc))
+            for job in group:
+                job.future.set_exception(StorageUnavailable(_one_line(exc)))
+            return
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                log.error("database connection lost, %d requests refused: %s", len(group), _one_line(exc))
+                for job in group:
+                    job.future.set_exception(StorageUnavailable(_one_line(exc)))
+                return
+            self._isolate(group, exc)
+            return
+        except Exception as exc:  # one bad request must not fail the requests it was grouped with
+            self._isolate(group, exc)
+            return
+        for job, stored in zip(group, outcomes, strict=True):
+            job.future.set_result(stored)
+
+    def _isolate(self, group: list[_Job], exc: Exception) -> None:
+        if len(group) == 1:
+            log.exception("write failed", exc_info=exc)
+            group[0].future.set_exception(exc)
+            return
+        for job in group:
+            self._commit_group([job])
+
+    def _write(self, group: list[_Job]) -> list[set[EventKey]]:
+        # The same event may come in two requests of one group (a client retrying while its first try is
+        # still queued): only the first request claims it, so exactly one of them answers "accepted".
+        claimed: dict[EventKey, int] = {}
+        rows: list[EventRow] = []
+        for index, job in enumerate(group):
+            for row in job.rows:
+                key = (row["site_id"], row["event_id"])
+                if key not in claimed:
+                    claimed[key] = index
+                    rows.append(row)
+        with self._engine.begin() as conn:
+            inserted = insert_new(conn, rows)
+            if self._projector is not None and inserted:
+                self._projector(conn, [r for r in rows if (r["site_id"], r["event_id"]) in inserted])
+        outcomes: list[set[EventKey]] = [set() for _ in group]
+        for key in inserted:
+            outcomes[claimed[key]].add(key)
+        return outcomes
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
