@@ -1,0 +1,65 @@
+"""Settings: parsing, and a documentation row for every one of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from service.config import SETTINGS_SPEC, ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DOC = ROOT / "docs" / "configuration.md"
+
+
+def documented_rows() -> dict[str, str]:
+    rows: dict[str, str] = {}
+    for match in re.finditer(r"^\| `([A-Z_]+)` \| `([^`]*)` \|", CONFIG_DOC.read_text(), re.MULTILINE):
+        rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    rows = documented_rows()
+    defaults = Settings()
+    for spec in SETTINGS_SPEC:
+        assert spec.env in rows, f"{spec.env} is missing from docs/configuration.md"
+        assert rows[spec.env] == str(getattr(defaults, spec.field)).removesuffix(".0"), spec.env
+
+
+def test_every_variable_the_code_reads_is_a_setting() -> None:
+    known = {spec.env for spec in SETTINGS_SPEC}
+    used: set[str] = set()
+    for path in (ROOT / "service").rglob("*.py"):
+        used |= set(re.findall(r"\bCALLTRAIL_[A-Z_]+\b", path.read_text()))
+    assert used <= known, f"read but not declared in SETTINGS_SPEC: {used - known}"
+    assert known <= set(documented_rows())
+
+
+def test_spec_covers_every_field() -> None:
+    assert {s.field for s in SETTINGS_SPEC} == {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_parses_the_environment() -> None:
+    settings = Settings.from_env(
+        {"CALLTRAIL_PORT": "9000", "CALLTRAIL_LOG_FORMAT": "JSON", "CALLTRAIL_SITE_CACHE_S": "1.5"}
+    )
+    assert settings.port == 9000
+    assert settings.log_format == "json"
+    assert settings.site_cache_s == 1.5
+    assert settings.database_url == "sqlite:///calltrail.db"
+
+
+def test_every_bad_value_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"CALLTRAIL_PORT": "http", "CALLTRAIL_WORKERS": "0", "CALLTRAIL_LOG_FORMAT": "xml"})
+    message = str(info.value)
+    for name in ("CALLTRAIL_PORT", "CALLTRAIL_WORKERS", "CALLTRAIL_LOG_FORMAT"):
+        assert name in message
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().port = 1  # type: ignore[misc]

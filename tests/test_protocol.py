@@ -1,0 +1,114 @@
+"""Wire format v1, parsed without I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.protocol import (
+    InvalidBody,
+    InvalidEnvelope,
+    RejectedEvent,
+    RepeatedEvent,
+    ValidEvent,
+    parse_body,
+    parse_envelope,
+    parse_event,
+)
+from tests.batches import BASE_TS, batch, body, hash_event, message_event
+
+
+def test_parses_a_valid_batch() -> None:
+    events = [
+        hash_event(1, "#?status=100", trigger="load"),
+        message_event(2, "callOut", {"phoneNumber": "1"}),
+    ]
+    envelope = parse_body(
+        body(batch("cts_k", events, page_id="6F1C1A52-8F0E-4C43-9A34-0C8F5A3A9D01")), max_events=10
+    )
+    assert envelope.site_key == "cts_k"
+    assert envelope.page_id == "6f1c1a52-8f0e-4c43-9a34-0c8f5a3a9d01"
+    assert [type(e) for e in envelope.events] == [ValidEvent, ValidEvent]
+    assert envelope.valid_events[1].type == "message"
+
+
+def test_not_json_is_invalid_body() -> None:
+    with pytest.raises(InvalidBody):
+        parse_body(b"\xff{", max_events=10)
+
+
+@pytest.mark.parametrize("document", [[], "x", 1, None])
+def test_non_object_body(document: Any) -> None:
+    with pytest.raises(InvalidEnvelope) as info:
+        parse_envelope(document, max_events=10)
+    assert [p.field for p in info.value.problems] == ["body"]
+
+
+def test_booleans_are_not_integers() -> None:
+    document = batch("k", [hash_event(1, "#")])
+    document["v"] = True
+    with pytest.raises(InvalidEnvelope) as info:
+        parse_envelope(document, max_events=10)
+    assert [p.field for p in info.value.problems] == ["v"]
+    assert isinstance(parse_event({**hash_event(1, "#"), "seq": True}), RejectedEvent)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "123"}, "id"),
+        ({"seq": 0}, "seq"),
+        ({"seq": 2**53}, "seq"),
+        ({"ts": 1.5}, "ts"),
+        ({"ts": 12}, "ts"),
+        ({"type": ""}, "type"),
+        ({"type": "a b"}, "type"),
+        ({"hash": None}, "hash"),
+        ({"hash": "#" * 9000}, "hash"),
+        ({"trigger": "popstate"}, "trigger"),
+    ],
+)
+def test_event_problems(change: dict[str, Any], field: str) -> None:
+    verdict = parse_event({**hash_event(1, "#?a=1"), **change})
+    assert isinstance(verdict, RejectedEvent)
+    assert verdict.error.startswith(f"{field}:")
+
+
+def test_message_event_needs_data() -> None:
+    event = message_event(1, "sendCard", {})
+    del event["data"]
+    verdict = parse_event(event)
+    assert isinstance(verdict, RejectedEvent)
+    assert "data:" in verdict.error
+
+
+def test_raw_keeps_unknown_fields() -> None:
+    event = {**hash_event(1, "#?x=%E4%BD%A0"), "extra": {"nested": [1, "二"]}}
+    verdict = parse_event(event)
+    assert isinstance(verdict, ValidEvent)
+    assert '"extra":{"nested":[1,"二"]}' in verdict.raw
+    assert "%E4%BD%A0" in verdict.raw
+
+
+def test_repeated_ids_in_a_batch() -> None:
+    event = hash_event(1, "#")
+    upper = {**event, "id": event["id"].upper()}
+    envelope = parse_envelope(batch("k", [event, upper]), max_events=10)
+    assert isinstance(envelope.events[0], ValidEvent)
+    assert envelope.events[1] == RepeatedEvent(event["id"])
+
+
+def test_page_url_fragment_is_dropped_and_scheme_checked() -> None:
+    envelope = parse_envelope(
+        batch("k", [hash_event(1, "#")], url="https://a.example/p#?mobile=1"), max_events=5
+    )
+    assert envelope.page_url == "https://a.example/p"
+    with pytest.raises(InvalidEnvelope):
+        parse_envelope(batch("k", [hash_event(1, "#")], url="javascript:alert(1)"), max_events=5)
+
+
+def test_sent_at_must_be_plausible() -> None:
+    with pytest.raises(InvalidEnvelope) as info:
+        parse_envelope(batch("k", [hash_event(1, "#")], sent_at=BASE_TS // 1000), max_events=5)
+    assert [p.field for p in info.value.problems] == ["sent_at"]

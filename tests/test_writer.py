@@ -1,0 +1,190 @@
+"""The group-commit writer against real databases."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, event
+
+from service.config import Settings
+from service.storage.engine import make_engine
+from service.storage.events import EventRow, count_events
+from service.storage.registry import Site
+from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed
+
+
+def row(site_id: int, event_id: str | None = None, seq: int = 1) -> EventRow:
+    return {
+        "site_id": site_id,
+        "event_id": event_id or str(uuid.uuid4()),
+        "page_id": "6f1c1a52-8f0e-4c43-9a34-0c8f5a3a9d01",
+        "page_url": "https://crm.example.com/",
+        "seq": seq,
+        "type": "hash",
+        "client_ts": 1,
+        "sent_at": 1,
+        "received_at": 1,
+        "event_at": 1,
+        "skew_ms": 0,
+        "ts_flag": None,
+        "raw": "{}",
+    }
+
+
+@pytest.fixture
+def write_engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings, "write")
+    yield engine
+    engine.dispose()
+
+
+def count_commits(engine: Engine) -> list[int]:
+    commits = [0]
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(_conn: Connection) -> None:
+        commits[0] += 1
+
+    return commits
+
+
+def test_concurrent_requests_share_transactions(write_engine: Engine, engine: Engine, site: Site) -> None:
+    commits = count_commits(write_engine)
+    writer = EventWriter(write_engine, max_batch=10_000, queue_limit=100_000)
+    # Queue everything before the thread starts, so the grouping is deterministic.
+    futures = [writer.submit([row(site.id, seq=i) for i in range(5)]) for _ in range(40)]
+    writer.start()
+    results = [f.result(timeout=30) for f in futures]
+    writer.close()
+
+    assert all(len(r) == 5 for r in results)
+    assert commits[0] == 1
+    with engine.connect() as conn:
+        assert count_events(conn) == 200
+
+
+def test_max_batch_splits_groups(write_engine: Engine, engine: Engine, site: Site) -> None:
+    commits = count_commits(write_engine)
+    writer = EventWriter(write_engine, max_batch=10, queue_limit=100_000)
+    futures = [writer.submit([row(site.id) for _ in range(5)]) for _ in range(6)]
+    writer.start()
+    for f in futures:
+        f.result(timeout=30)
+    writer.close()
+    assert commits[0] == 3
+
+
+def test_same_event_in_two_grouped_requests_is_claimed_once(
+    write_engine: Engine, engine: Engine, site: Site
+) -> None:
+    shared = [row(site.id, str(uuid.uuid4()), seq=i) for i in range(3)]
+    writer = EventWriter(write_engine, max_batch=10_000, queue_limit=100_000)
+    first, second = writer.submit(shared), writer.submit(shared)
+    writer.start()
+    stored_first, stored_second = first.result(timeout=30), second.result(timeout=30)
+    writer.close()
+    assert len(stored_first) == 3
+    assert stored_second == set()
+    with engine.connect() as conn:
+        assert count_events(conn) == 3
+
+
+def test_writers_in_parallel_store_each_event_once(settings: Settings, engine: Engine, site: Site) -> None:
+    """Two writers (as two worker processes would have) racing on the same events."""
+    rows = [row(site.id, seq=i) for i in range(300)]
+    engines = [make_engine(settings, "write") for _ in range(2)]
+    writers = [EventWriter(e, max_batch=50, queue_limit=100_000) for e in engines]
+    for w in writers:
+        w.start()
+    outcomes: list[set[tuple[int, str]]] = []
+    lock = threading.Lock()
+
+    def send(writer: EventWriter) -> None:
+        for start in range(0, 300, 25):
+            stored = writer.submit(rows[start : start + 25]).result(timeout=60)
+            with lock:
+                outcomes.append(stored)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in writers:
+        w.close()
+    for e in engines:
+        e.dispose()
+
+    claimed = [key for stored in outcomes for key in stored]
+    assert len(claimed) == 300
+    assert len(set(claimed)) == 300
+    with engine.connect() as conn:
+        assert count_events(conn) == 300
+
+
+def test_projector_runs_in_the_same_transaction(write_engine: Engine, engine: Engine, site: Site) -> None:
+    seen: list[int] = []
+
+    def failing_projector(_conn: Connection, rows: Sequence[EventRow]) -> None:
+        seen.append(len(rows))
+        raise RuntimeError("projection failed")
+
+    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000, projector=failing_projector)
+    writer.start()
+    future = writer.submit([row(site.id) for _ in range(3)])
+    with pytest.raises(RuntimeError, match="projection failed"):
+        future.result(timeout=30)
+    writer.close()
+    assert seen == [3]
+    with engine.connect() as conn:
+        assert count_events(conn) == 0  # rolled back with the projection
+
+
+def test_a_failing_request_does_not_fail_its_group(write_engine: Engine, engine: Engine, site: Site) -> None:
+    bad = row(site.id)
+    bad["type"] = None  # type: ignore[typeddict-item]  # violates NOT NULL
+    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000)
+    good_future = writer.submit([row(site.id), row(site.id)])
+    bad_future = writer.submit([bad])
+    writer.start()
+    assert len(good_future.result(timeout=30)) == 2
+    with pytest.raises(Exception, match=r"(?i)null"):
+        bad_future.result(timeout=30)
+    writer.close()
+    with engine.connect() as conn:
+        assert count_events(conn) == 2
+
+
+def test_queue_limit_refuses_at_once(write_engine: Engine, site: Site) -> None:
+    writer = EventWriter(write_engine, max_batch=100, queue_limit=10)
+    writer.submit([row(site.id) for _ in range(8)])
+    with pytest.raises(Overloaded):
+        writer.submit([row(site.id) for _ in range(3)])
+    writer.start()
+    writer.close()
+    assert writer.pending == 0
+
+
+def test_closed_writer_refuses_and_drains(write_engine: Engine, engine: Engine, site: Site) -> None:
+    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000)
+    queued = writer.submit([row(site.id) for _ in range(4)])
+    writer.start()
+    writer.close()
+    assert len(queued.result(timeout=1)) == 4
+    with pytest.raises(WriterClosed):
+        writer.submit([row(site.id)])
+
+
+def test_unreachable_database_is_storage_unavailable(tmp_path: Path) -> None:
+    missing_dir = tmp_path / "does-not-exist" / "x.db"
+    engine = make_engine(Settings(database_url=f"sqlite:///{missing_dir}"), "write")
+    writer = EventWriter(engine, max_batch=100, queue_limit=1000)
+    writer.start()
+    with pytest.raises(StorageUnavailable):
+        writer.submit([row(1)]).result(timeout=30)
+    writer.close()
+    engine.dispose()
