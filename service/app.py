@@ -15,7 +15,7 @@ from service.http import events, health
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.ingest_cors import IngestCorsMiddleware
 from service.http.state import AppState
-from service.storage.engine import make_engine
+from service.storage.engine import make_engine, make_transactor
 from service.storage.migrations import check_current
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
@@ -31,11 +31,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         read_engine = make_engine(settings, "read")
-        write_engine = make_engine(settings, "write")
         try:
             check_current(read_engine)
             writer = EventWriter(
-                write_engine,
+                make_transactor(settings),
                 max_batch=settings.writer_max_batch,
                 queue_limit=settings.writer_queue_limit,
             )
@@ -43,7 +42,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.calltrail = AppState(
                 settings=settings,
                 read_engine=read_engine,
-                write_engine=write_engine,
                 writer=writer,
                 sites=SiteDirectory(read_engine, settings.site_cache_s),
             )
@@ -52,7 +50,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             writer.close(WRITER_DRAIN_TIMEOUT_S)
         finally:
             read_engine.dispose()
-            write_engine.dispose()
 
     routes: list[BaseRoute] = [*events.routes, *health.routes]
     return Starlette(

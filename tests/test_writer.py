@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, event
 
 from service.config import Settings
-from service.storage.engine import make_engine
+from service.storage.engine import Transactor, make_transactor
 from service.storage.events import EventRow, count_events
 from service.storage.registry import Site
 from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed
@@ -36,25 +36,24 @@ def row(site_id: int, event_id: str | None = None, seq: int = 1) -> EventRow:
 
 
 @pytest.fixture
-def write_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings, "write")
-    yield engine
-    engine.dispose()
+def transactor(settings: Settings) -> Transactor:
+    # The writer that uses it disposes of it when it closes.
+    return make_transactor(settings)
 
 
-def count_commits(engine: Engine) -> list[int]:
+def count_commits(transactor: Transactor) -> list[int]:
     commits = [0]
 
-    @event.listens_for(engine, "commit")
+    @event.listens_for(transactor.sync_engine, "commit")
     def _on_commit(_conn: Connection) -> None:
         commits[0] += 1
 
     return commits
 
 
-def test_concurrent_requests_share_transactions(write_engine: Engine, engine: Engine, site: Site) -> None:
-    commits = count_commits(write_engine)
-    writer = EventWriter(write_engine, max_batch=10_000, queue_limit=100_000)
+def test_concurrent_requests_share_transactions(transactor: Transactor, engine: Engine, site: Site) -> None:
+    commits = count_commits(transactor)
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=100_000)
     # Queue everything before the thread starts, so the grouping is deterministic.
     futures = [writer.submit([row(site.id, seq=i) for i in range(5)]) for _ in range(40)]
     writer.start()
@@ -67,9 +66,9 @@ def test_concurrent_requests_share_transactions(write_engine: Engine, engine: En
         assert count_events(conn) == 200
 
 
-def test_max_batch_splits_groups(write_engine: Engine, engine: Engine, site: Site) -> None:
-    commits = count_commits(write_engine)
-    writer = EventWriter(write_engine, max_batch=10, queue_limit=100_000)
+def test_max_batch_splits_groups(transactor: Transactor, engine: Engine, site: Site) -> None:
+    commits = count_commits(transactor)
+    writer = EventWriter(transactor, max_batch=10, queue_limit=100_000)
     futures = [writer.submit([row(site.id) for _ in range(5)]) for _ in range(6)]
     writer.start()
     for f in futures:
@@ -79,10 +78,10 @@ def test_max_batch_splits_groups(write_engine: Engine, engine: Engine, site: Sit
 
 
 def test_same_event_in_two_grouped_requests_is_claimed_once(
-    write_engine: Engine, engine: Engine, site: Site
+    transactor: Transactor, engine: Engine, site: Site
 ) -> None:
     shared = [row(site.id, str(uuid.uuid4()), seq=i) for i in range(3)]
-    writer = EventWriter(write_engine, max_batch=10_000, queue_limit=100_000)
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=100_000)
     first, second = writer.submit(shared), writer.submit(shared)
     writer.start()
     stored_first, stored_second = first.result(timeout=30), second.result(timeout=30)
@@ -96,8 +95,7 @@ def test_same_event_in_two_grouped_requests_is_claimed_once(
 def test_writers_in_parallel_store_each_event_once(settings: Settings, engine: Engine, site: Site) -> None:
     """Two writers (as two worker processes would have) racing on the same events."""
     rows = [row(site.id, seq=i) for i in range(300)]
-    engines = [make_engine(settings, "write") for _ in range(2)]
-    writers = [EventWriter(e, max_batch=50, queue_limit=100_000) for e in engines]
+    writers = [EventWriter(make_transactor(settings), max_batch=50, queue_limit=100_000) for _ in range(2)]
     for w in writers:
         w.start()
     outcomes: list[set[tuple[int, str]]] = []
@@ -116,8 +114,6 @@ def test_writers_in_parallel_store_each_event_once(settings: Settings, engine: E
         t.join()
     for w in writers:
         w.close()
-    for e in engines:
-        e.dispose()
 
     claimed = [key for stored in outcomes for key in stored]
     assert len(claimed) == 300
@@ -126,14 +122,14 @@ def test_writers_in_parallel_store_each_event_once(settings: Settings, engine: E
         assert count_events(conn) == 300
 
 
-def test_projector_runs_in_the_same_transaction(write_engine: Engine, engine: Engine, site: Site) -> None:
+def test_projector_runs_in_the_same_transaction(transactor: Transactor, engine: Engine, site: Site) -> None:
     seen: list[int] = []
 
     def failing_projector(_conn: Connection, rows: Sequence[EventRow]) -> None:
         seen.append(len(rows))
         raise RuntimeError("projection failed")
 
-    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000, projector=failing_projector)
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000, projector=failing_projector)
     writer.start()
     future = writer.submit([row(site.id) for _ in range(3)])
     with pytest.raises(RuntimeError, match="projection failed"):
@@ -144,10 +140,12 @@ def test_projector_runs_in_the_same_transaction(write_engine: Engine, engine: En
         assert count_events(conn) == 0  # rolled back with the projection
 
 
-def test_a_failing_request_does_not_fail_its_group(write_engine: Engine, engine: Engine, site: Site) -> None:
+def test_a_failing_request_does_not_fail_its_group(
+    transactor: Transactor, engine: Engine, site: Site
+) -> None:
     bad = row(site.id)
     bad["type"] = None  # type: ignore[typeddict-item]  # violates NOT NULL
-    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000)
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
     good_future = writer.submit([row(site.id), row(site.id)])
     bad_future = writer.submit([bad])
     writer.start()
@@ -159,8 +157,8 @@ def test_a_failing_request_does_not_fail_its_group(write_engine: Engine, engine:
         assert count_events(conn) == 2
 
 
-def test_queue_limit_refuses_at_once(write_engine: Engine, site: Site) -> None:
-    writer = EventWriter(write_engine, max_batch=100, queue_limit=10)
+def test_queue_limit_refuses_at_once(transactor: Transactor, site: Site) -> None:
+    writer = EventWriter(transactor, max_batch=100, queue_limit=10)
     writer.submit([row(site.id) for _ in range(8)])
     with pytest.raises(Overloaded):
         writer.submit([row(site.id) for _ in range(3)])
@@ -169,8 +167,8 @@ def test_queue_limit_refuses_at_once(write_engine: Engine, site: Site) -> None:
     assert writer.pending == 0
 
 
-def test_closed_writer_refuses_and_drains(write_engine: Engine, engine: Engine, site: Site) -> None:
-    writer = EventWriter(write_engine, max_batch=100, queue_limit=1000)
+def test_closed_writer_refuses_and_drains(transactor: Transactor, engine: Engine, site: Site) -> None:
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
     queued = writer.submit([row(site.id) for _ in range(4)])
     writer.start()
     writer.close()
@@ -181,10 +179,19 @@ def test_closed_writer_refuses_and_drains(write_engine: Engine, engine: Engine, 
 
 def test_unreachable_database_is_storage_unavailable(tmp_path: Path) -> None:
     missing_dir = tmp_path / "does-not-exist" / "x.db"
-    engine = make_engine(Settings(database_url=f"sqlite:///{missing_dir}"), "write")
-    writer = EventWriter(engine, max_batch=100, queue_limit=1000)
+    transactor = make_transactor(Settings(database_url=f"sqlite:///{missing_dir}"))
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
     writer.start()
     with pytest.raises(StorageUnavailable):
         writer.submit([row(1)]).result(timeout=30)
     writer.close()
-    engine.dispose()
+
+
+def test_unreachable_postgres_is_storage_unavailable(pg_admin: Engine) -> None:
+    # Nothing listens on port 9 (discard) of the loopback interface.
+    transactor = make_transactor(Settings(database_url="postgresql://root@127.0.0.1:9/none"))
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
+    writer.start()
+    with pytest.raises(StorageUnavailable):
+        writer.submit([row(1)]).result(timeout=30)
+    writer.close()

@@ -17,7 +17,6 @@ from service.storage.writer import EventWriter
 class AppState:
     settings: Settings
     read_engine: Engine
-    write_engine: Engine
     writer: EventWriter
     sites: SiteDirectory
 

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from service.storage.engine import Transactor
 from service.storage.events import EventKey, EventRow, insert_new
 
 log = logging.getLogger("calltrail.writer")
@@ -51,13 +52,13 @@ _STOP = object()
 class EventWriter:
     def __init__(
         self,
-        engine: Engine,
+        transactor: Transactor,
         *,
         max_batch: int,
         queue_limit: int,
         projector: Projector | None = None,
     ) -> None:
-        self._engine = engine
+        self._transactor = transactor
         self._max_batch = max_batch
         self._queue_limit = queue_limit
         self._projector = projector
@@ -87,16 +88,25 @@ class EventWriter:
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop taking work, finish what was queued, and wait for the thread."""
+        """Stop taking work, finish what was queued, wait for the thread, release the transactor."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._queue.put(_STOP)
-        if self._thread.is_alive():
+        if self._thread.ident is None:
+            self._transactor.dispose()
+        else:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._serve_queue()
+        finally:
+            # The transactor belongs to this thread (asyncpg's connections are bound to its event loop).
+            self._transactor.dispose()
+
+    def _serve_queue(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -123,7 +133,7 @@ class EventWriter:
     def _commit_group(self, group: list[_Job]) -> None:
         try:
             outcomes = self._write(group)
-        except (OperationalError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError, OSError) as exc:
             log.error("database unavailable, %d requests refused: %s", len(group), _one_line(exc))
             for job in group:
                 job.future.set_exception(StorageUnavailable(_one_line(exc)))
@@ -161,10 +171,14 @@ class EventWriter:
                 if key not in claimed:
                     claimed[key] = index
                     rows.append(row)
-        with self._engine.begin() as conn:
+
+        def work(conn: Connection) -> set[EventKey]:
             inserted = insert_new(conn, rows)
             if self._projector is not None and inserted:
                 self._projector(conn, [r for r in rows if (r["site_id"], r["event_id"]) in inserted])
+            return inserted
+
+        inserted = self._transactor.run(work)
         outcomes: list[set[EventKey]] = [set() for _ in group]
         for key in inserted:
             outcomes[claimed[key]].add(key)
