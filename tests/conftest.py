@@ -41,6 +41,7 @@ def pg_admin() -> Iterator[Engine]:
     admin = databases.pg_admin_engine()
     databases.pg_create_template(admin)
     yield admin
+    databases.pg_drop_database(admin, databases.PG_TEMPLATE)
     admin.dispose()
 
 

@@ -14,7 +14,8 @@ from service.storage.migrations import upgrade
 
 # The server CI starts; override to point the tests at another PostgreSQL.
 PG_ADMIN_URL = os.environ.get("CALLTRAIL_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
-PG_TEMPLATE = "calltrail_test_template"
+# One template per test session, so that two sessions on one server never drop each other's.
+PG_TEMPLATE = f"calltrail_test_template_{os.getpid()}"
 
 
 def pg_admin_engine() -> Engine:
