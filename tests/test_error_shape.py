@@ -46,3 +46,20 @@ async def test_envelope_details_are_field_and_message(api: httpx.AsyncClient, si
     assert error["details"]
     for detail in error["details"]:
         assert set(detail) == {"field", "message"}
+
+
+async def test_a_crash_answers_500_in_our_shape_with_cors(
+    api: httpx.AsyncClient, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("service.http.events._rows", explode)
+    response = await api.post(
+        "/v1/events",
+        content=body(batch(site.site_key, [hash_event(1, "#")])),
+        headers={"origin": ORIGIN, "content-type": "text/plain"},
+    )
+    error = assert_error(response, 500, "internal_error")
+    assert "simulated" not in error["message"]  # internals stay in the log
+    assert response.headers["access-control-allow-origin"] == ORIGIN
