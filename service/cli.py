@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +13,7 @@ from sqlalchemy import Engine
 
 from service.config import ConfigError, Settings
 from service.logs import configure_logging, logging_config
+from service.metrics import MULTIPROC_ENV
 from service.storage import registry
 from service.storage.engine import is_sqlite_url, make_engine, normalize_url
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
@@ -78,6 +82,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     )
     configure_logging(settings)
     prepare_database(settings)
+    metrics_dir = None
+    if settings.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Workers inherit the variable and pool their metrics there (service/metrics.py).
+        metrics_dir = tempfile.mkdtemp(prefix="calltrail-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     click.echo(
         f"calltrail serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)",
         err=True,
@@ -91,8 +100,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_config=logging_config(settings),
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
     )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @cli.command()

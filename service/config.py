@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from limits import parse_many
+
 DEFAULT_DATABASE_URL = "sqlite:///calltrail.db"
 
 
@@ -53,6 +55,19 @@ def _parse_choice(*choices: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _parse_rate_limit(raw: str) -> str:
+    value = raw.strip().lower()
+    if value == "off":
+        return value
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"expected a rate like 100/second or 1000/minute;50/second, or off; got {raw!r}"
+        ) from None
+    return value
 
 
 def _parse_text(raw: str) -> str:
@@ -123,6 +138,30 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
     ),
     SettingSpec(
+        "sqlite_max_size_mb",
+        "CALLTRAIL_SQLITE_MAX_SIZE_MB",
+        _parse_int(0, 10_000_000),
+        "Largest the SQLite file may grow (MiB; 0 = no limit); past it writes get 503 and a log line.",
+    ),
+    SettingSpec(
+        "rate_limit_per_ip",
+        "CALLTRAIL_RATE_LIMIT_PER_IP",
+        _parse_rate_limit,
+        "POST /v1/events requests allowed per client IP and worker (limits syntax, or off); past it 429.",
+    ),
+    SettingSpec(
+        "rate_limit_per_site",
+        "CALLTRAIL_RATE_LIMIT_PER_SITE",
+        _parse_rate_limit,
+        "POST /v1/events requests allowed per site key and worker (limits syntax, or off); past it 429.",
+    ),
+    SettingSpec(
+        "forwarded_allow_ips",
+        "CALLTRAIL_FORWARDED_ALLOW_IPS",
+        _parse_text,
+        "Proxies whose X-Forwarded-For is trusted for the client IP (comma-separated, or *).",
+    ),
+    SettingSpec(
         "log_level",
         "CALLTRAIL_LOG_LEVEL",
         _parse_choice("debug", "info", "warning", "error"),
@@ -150,6 +189,10 @@ class Settings:
     site_cache_s: float = 5.0
     writer_max_batch: int = 5000
     writer_queue_limit: int = 50_000
+    sqlite_max_size_mb: int = 0
+    rate_limit_per_ip: str = "100/second"
+    rate_limit_per_site: str = "2000/second"
+    forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 

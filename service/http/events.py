@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from service import metrics
 from service.domain.clock import correct_time
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
@@ -35,6 +36,7 @@ UNAVAILABLE_RETRY_AFTER_S = 5
 
 async def post_events(request: Request) -> Response:
     state = app_state(request)
+    state.rate_limits.check_ip(request.client.host if request.client else "unknown")
     _check_media_type(request)
     body = await _read_body(request, state.settings.max_body_bytes)
     received_at = time.time_ns() // 1_000_000
@@ -51,6 +53,7 @@ async def post_events(request: Request) -> Response:
         ) from None
 
     site = await _find_site(state, envelope.site_key)
+    state.rate_limits.check_site(site.site_key)
     origin = request.headers.get("origin")
     if origin is None or origin not in site.origins:
         raise ApiError(
@@ -70,7 +73,11 @@ async def post_events(request: Request) -> Response:
             raise _unavailable(
                 f"the database cannot take writes now: {exc}", UNAVAILABLE_RETRY_AFTER_S
             ) from None
-    return JSONResponse({"results": _results(envelope, site, stored)})
+    results = _results(envelope, site, stored)
+    for status in ("accepted", "duplicate", "rejected"):
+        if count := sum(1 for r in results if r["status"] == status):
+            metrics.EVENTS.labels(status).inc(count)
+    return JSONResponse({"results": results})
 
 
 def _check_media_type(request: Request) -> None:

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from service.config import Settings
+from service.http.ratelimit import RateLimits
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
 
@@ -19,6 +20,7 @@ class AppState:
     read_engine: Engine
     writer: EventWriter
     sites: SiteDirectory
+    rate_limits: RateLimits
 
 
 def app_state(conn: HTTPConnection) -> AppState:

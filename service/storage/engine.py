@@ -72,6 +72,10 @@ def _sqlite_engine(url: str, settings: Settings, role: Role) -> Engine:
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if settings.sqlite_max_size_mb:
+            page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+            max_pages = settings.sqlite_max_size_mb * 1024 * 1024 // page_size
+            cursor.execute(f"PRAGMA max_page_count={int(max_pages)}")
         cursor.close()
 
     begin_statement = "BEGIN IMMEDIATE" if role == "write" else "BEGIN"

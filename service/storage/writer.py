@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from service import metrics
 from service.storage.engine import Transactor
 from service.storage.events import EventKey, EventRow, insert_new
 
@@ -80,11 +82,14 @@ class EventWriter:
         job = _Job(rows)
         with self._lock:
             if self._closed:
+                metrics.WRITER_FAILURES.labels("closed").inc()
                 raise WriterClosed("the server is shutting down")
             if self._pending + len(rows) > self._queue_limit and self._pending > 0:
+                metrics.WRITER_FAILURES.labels("overloaded").inc()
                 raise Overloaded(f"{self._pending} events are already waiting to be written")
             self._pending += len(rows)
             self._queue.put(job)
+        metrics.WRITER_QUEUE_EVENTS.inc(len(rows))
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
@@ -126,39 +131,55 @@ class EventWriter:
                 assert isinstance(item, _Job)
                 group.append(item)
                 size += len(item.rows)
-            self._commit_group(group)
+
+            started = time.perf_counter()
+            outcomes = self._attempt(group)
+            # Account before answering: a client may act on its answer at once (and read /metrics).
+            metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.WRITER_BATCH_EVENTS.observe(size)
+            metrics.WRITER_BATCH_REQUESTS.observe(len(group))
+            metrics.WRITER_QUEUE_EVENTS.dec(size)
             with self._lock:
                 self._pending -= size
+            for job, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
 
-    def _commit_group(self, group: list[_Job]) -> None:
+    def _attempt(self, group: list[_Job]) -> list[set[EventKey] | BaseException]:
+        """Write the group in one transaction; each job's stored keys, or the error that refused it."""
         try:
-            outcomes = self._write(group)
+            return list(self._write(group))
         except (OperationalError, InterfaceError, OSError) as exc:
-            log.error("database unavailable, %d requests refused: %s", len(group), _one_line(exc))
-            for job in group:
-                job.future.set_exception(StorageUnavailable(_one_line(exc)))
-            return
+            return self._refuse(group, exc)
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                log.error("database connection lost, %d requests refused: %s", len(group), _one_line(exc))
-                for job in group:
-                    job.future.set_exception(StorageUnavailable(_one_line(exc)))
-                return
-            self._isolate(group, exc)
-            return
+                return self._refuse(group, exc)
+            return self._isolate(group, exc)
         except Exception as exc:  # one bad request must not fail the requests it was grouped with
-            self._isolate(group, exc)
-            return
-        for job, stored in zip(group, outcomes, strict=True):
-            job.future.set_result(stored)
+            return self._isolate(group, exc)
 
-    def _isolate(self, group: list[_Job], exc: Exception) -> None:
-        if len(group) == 1:
-            log.exception("write failed", exc_info=exc)
-            group[0].future.set_exception(exc)
-            return
-        for job in group:
-            self._commit_group([job])
+    def _refuse(self, group: list[_Job], exc: Exception) -> list[set[EventKey] | BaseException]:
+        reason = _one_line(exc)
+        if "database or disk is full" in reason.lower():
+            log.error(
+                "the SQLite database is full (disk space, or CALLTRAIL_SQLITE_MAX_SIZE_MB); "
+                "%d requests refused with 503 until there is room: %s",
+                len(group),
+                reason,
+            )
+        else:
+            log.error("the database cannot take writes; %d requests refused with 503: %s", len(group), reason)
+        metrics.WRITER_FAILURES.labels("unavailable").inc(len(group))
+        return [StorageUnavailable(reason) for _ in group]
+
+    def _isolate(self, group: list[_Job], exc: Exception) -> list[set[EventKey] | BaseException]:
+        if len(group) > 1:
+            return [outcome for job in group for outcome in self._attempt([job])]
+        log.error("write failed: %s", _one_line(exc), exc_info=exc)
+        metrics.WRITER_FAILURES.labels("error").inc()
+        return [exc]
 
     def _write(self, group: list[_Job]) -> list[set[EventKey]]:
         # The same event may come in two requests of one group (a client retrying while its first try is

@@ -1,0 +1,47 @@
+"""Rate limits on ingestion, per client IP and per site key, built on the `limits` library.
+
+The counters live in each worker's memory: with N workers a client may get up to N times the limit, which is
+the price of needing no shared store; the limits guard against floods, not for billing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from service import metrics
+from service.http.errors import ApiError
+
+
+class RateLimits:
+    def __init__(self, per_ip: str, per_site: str) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._per_ip = _items(per_ip)
+        self._per_site = _items(per_site)
+
+    def check_ip(self, ip: str) -> None:
+        self._check(self._per_ip, "ip", ip)
+
+    def check_site(self, site_key: str) -> None:
+        self._check(self._per_site, "site", site_key)
+
+    def _check(self, items: list[RateLimitItem], limit: str, identity: str) -> None:
+        for item in items:
+            if not self._limiter.hit(item, limit, identity):
+                reset_at = self._limiter.get_window_stats(item, limit, identity).reset_time
+                retry_after = max(1, math.ceil(reset_at - time.time()))
+                metrics.RATE_LIMITED.labels(limit).inc()
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"too many requests for this {limit} ({item}); retry after {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+
+def _items(spec: str) -> list[RateLimitItem]:
+    return [] if spec == "off" else list(parse_many(spec))

@@ -1,0 +1,84 @@
+"""Prometheus metrics, shared by the HTTP layer and the writer.
+
+With several worker processes, ``calltrail serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before the workers start, so that a scrape of any worker reports the sum over all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "calltrail_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "calltrail_http_request_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS = Counter(
+    "calltrail_events_total",
+    "Events received in valid batches, by result: accepted, duplicate or rejected.",
+    ["status"],
+)
+WRITER_BATCH_EVENTS = Histogram(
+    "calltrail_writer_batch_events",
+    "Events written per transaction (group commit).",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)
+WRITER_BATCH_REQUESTS = Histogram(
+    "calltrail_writer_batch_requests",
+    "Requests whose events went into one transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+WRITER_COMMIT_SECONDS = Histogram(
+    "calltrail_writer_commit_seconds",
+    "Time to write and commit one group, from BEGIN to COMMIT.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+WRITER_QUEUE_EVENTS = Gauge(
+    "calltrail_writer_queue_events",
+    "Events waiting for the writer or being written.",
+    multiprocess_mode="livesum",
+)
+WRITER_FAILURES = Counter(
+    "calltrail_writer_failures_total",
+    "Requests the writer could not store, by reason: unavailable, overloaded, closed or error.",
+    ["reason"],
+)
+RATE_LIMITED = Counter(
+    "calltrail_rate_limited_total",
+    "Requests refused with 429, by the limit they hit: ip or site.",
+    ["limit"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric of this process, or of all workers in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def forget_process(pid: int) -> None:
+    """Drop a finished worker's live gauges from the multiprocess totals."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
