@@ -43,16 +43,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 queue_limit=settings.writer_queue_limit,
             )
             writer.start()
-            app.state.calltrail = AppState(
-                settings=settings,
-                read_engine=read_engine,
-                writer=writer,
-                sites=SiteDirectory(read_engine, settings.site_cache_s),
-                rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
-            )
-            yield
-            # Uvicorn has finished the requests in flight by now; commit whatever they left queued.
-            writer.close(WRITER_DRAIN_TIMEOUT_S)
+            try:
+                app.state.calltrail = AppState(
+                    settings=settings,
+                    read_engine=read_engine,
+                    writer=writer,
+                    sites=SiteDirectory(read_engine, settings.site_cache_s),
+                    rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
+                )
+                yield
+            finally:
+                # Uvicorn has finished the requests in flight by now; commit whatever they left queued.
+                writer.close(WRITER_DRAIN_TIMEOUT_S)
         finally:
             read_engine.dispose()
             metrics.forget_process(os.getpid())

@@ -13,7 +13,12 @@ from service.config import Settings
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and belongs in the JSON object.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
-_CONTROL_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t", 127: "\\x7f"}
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: anything a viewer may break on.
+_CONTROL_ESCAPES = (
+    {i: f"\\x{i:02x}" for i in [*range(32), *range(127, 160)]}
+    | {10: "\\n", 13: "\\r", 9: "\\t"}
+    | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+)
 
 
 def escape_controls(text: str) -> str:

@@ -6,6 +6,7 @@ that event alone. Events are kept verbatim (``raw``) so that everything derived 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,11 @@ MAX_HASH_LENGTH = 8192
 MAX_TYPE_LENGTH = 64
 MAX_SITE_KEY_LENGTH = 64
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TYPE_RE = re.compile(r"[A-Za-z0-9_.:-]+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# 19 digits in a row may be an integer orjson cannot hold; in a string it is harmless, the check is cheap.
+_LONG_DIGITS_RE = re.compile(rb"\d{19}")
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,20 @@ class Envelope:
 
 
 def parse_body(body: bytes, *, max_events: int) -> Envelope:
+    # orjson turns integers beyond 64 bits into floats; when a body may hold one, the standard library
+    # parses it instead, which keeps every integer exact (and is slower, so it is not the default).
     try:
+        # orjson is strict (no NaN, no lone surrogates), so it decides what is JSON either way.
         document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidBody(f"the body is not valid JSON: {exc}") from None
-    return parse_envelope(document, max_events=max_events)
+        exact = _LONG_DIGITS_RE.search(body) is not None
+        if exact:
+            document = json.loads(body)
+    except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidBody(f"the body is not valid JSON: {_one_line(exc)}") from None
+    return parse_envelope(document, max_events=max_events, exact_numbers=exact)
 
 
-def parse_envelope(document: Any, *, max_events: int) -> Envelope:
+def parse_envelope(document: Any, *, max_events: int, exact_numbers: bool = False) -> Envelope:
     if not isinstance(document, dict):
         raise InvalidEnvelope([Problem("body", "must be a JSON object")])
     problems: list[Problem] = []
@@ -143,7 +153,7 @@ def parse_envelope(document: Any, *, max_events: int) -> Envelope:
     verdicts: list[EventVerdict] = []
     seen: set[str] = set()
     for raw_event in raw_events:
-        verdict: EventVerdict = parse_event(raw_event)
+        verdict: EventVerdict = parse_event(raw_event, exact_numbers=exact_numbers)
         if isinstance(verdict, ValidEvent):
             if verdict.event_id in seen:
                 verdict = RepeatedEvent(verdict.event_id)
@@ -153,7 +163,7 @@ def parse_envelope(document: Any, *, max_events: int) -> Envelope:
     return Envelope(site_key, sent_at, page_id.lower(), page_url, tuple(verdicts))
 
 
-def parse_event(event: Any) -> ValidEvent | RejectedEvent:
+def parse_event(event: Any, *, exact_numbers: bool = False) -> ValidEvent | RejectedEvent:
     if not isinstance(event, dict):
         return RejectedEvent(None, "an event must be a JSON object")
     problems: list[str] = []
@@ -175,7 +185,7 @@ def parse_event(event: Any) -> ValidEvent | RejectedEvent:
     if (
         not isinstance(event_type, str)
         or not 0 < len(event_type) <= MAX_TYPE_LENGTH
-        or not _TYPE_RE.match(event_type)
+        or not _TYPE_RE.fullmatch(event_type)
     ):
         problems.append(f"type: must be a name of 1 to {MAX_TYPE_LENGTH} letters, digits or _.:-")
     elif event_type == "hash":
@@ -192,7 +202,8 @@ def parse_event(event: Any) -> ValidEvent | RejectedEvent:
         return RejectedEvent(echo_id, "; ".join(problems))
     assert isinstance(event_id, str) and isinstance(seq, int) and isinstance(ts, int)
     assert isinstance(event_type, str)
-    return ValidEvent(event_id.lower(), seq, ts, event_type, orjson.dumps(event).decode())
+    raw = _dumps_exact(event) if exact_numbers else orjson.dumps(event).decode()
+    return ValidEvent(event_id.lower(), seq, ts, event_type, raw)
 
 
 def _is_int(value: Any) -> bool:
@@ -200,7 +211,15 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and _UUID_RE.match(value.lower()) is not None
+    return isinstance(value, str) and _UUID_RE.fullmatch(value.lower()) is not None
+
+
+def _dumps_exact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _timestamp_problem(value: Any) -> str | None:
@@ -213,7 +232,7 @@ def _timestamp_problem(value: Any) -> str | None:
 
 def _clean_page_url(value: Any) -> str | None:
     """The URL without its fragment: a pop-up's hash carries the caller's number, which must not leak here."""
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or _CONTROL_RE.search(value):
         return None
     try:
         parts = urlsplit(value)

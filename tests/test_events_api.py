@@ -296,3 +296,64 @@ async def test_site_added_after_start_works_at_once(
     response = await post(api, body(batch(late.site_key, [hash_event(1, "#?a=1")])), headers)
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["status"] == "accepted"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"id_suffix": "\n"},
+        {"url": "https://crm.example.com/\x00"},
+        {"page_id_suffix": "\n"},
+        {"big": 2**80},
+        {"deep": True},
+    ],
+)
+async def test_hostile_input_never_fails_the_server(
+    api: httpx.AsyncClient, site: Site, engine: Engine, hostile: dict[str, Any]
+) -> None:
+    import json
+
+    good = hash_event(1, "#?status=100")
+    event = hash_event(2, "#?status=200")
+    page_id = "6f1c1a52-8f0e-4c43-9a34-0c8f5a3a9d01"
+    url = hostile.get("url", "https://crm.example.com/")
+    if "id_suffix" in hostile:
+        event["id"] += hostile["id_suffix"]
+    if "page_id_suffix" in hostile:
+        page_id += hostile["page_id_suffix"]
+    if "big" in hostile:
+        event["n"] = hostile["big"]
+    document = batch(site.site_key, [good, event], page_id=page_id, url=url)
+    content = json.dumps(document).encode()
+    if "deep" in hostile:
+        content = content[:-1] + b', "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = await post(api, content)
+
+    assert response.status_code in (200, 400), response.text
+    rows = stored_rows(engine)
+    if response.status_code == 400:
+        assert rows == []
+        return
+    statuses = [r["status"] for r in response.json()["results"]]
+    assert statuses[0] == "accepted"
+    if "id_suffix" in hostile:
+        assert statuses[1] == "rejected"
+        assert len(rows) == 1
+    else:
+        assert statuses[1] == "accepted"
+        assert orjson.loads(rows[1].raw.replace(str(2**80), "0")) is not None
+        assert str(2**80) in rows[1].raw
+
+
+async def test_new_site_origin_gets_cors_at_once(api: httpx.AsyncClient, site: Site, engine: Engine) -> None:
+    await post(api, body(batch(site.site_key, [hash_event(1, "#?a=1")])))  # fills the cache
+    late = add_site(engine, "later", ["https://later.example.com"])
+    await asyncio.sleep(0.6)  # past the directory's minimum reload interval
+    preflight = await api.options(
+        "/v1/events", headers={"origin": "https://later.example.com", "access-control-request-method": "POST"}
+    )
+    assert preflight.status_code == 204
+    headers = {"origin": "https://later.example.com", "content-type": "text/plain"}
+    response = await post(api, body(batch(late.site_key, [hash_event(1, "#?a=1")])), headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://later.example.com"

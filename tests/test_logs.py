@@ -33,3 +33,10 @@ def test_json_is_one_object_per_line() -> None:
     assert entry["message"] == f"path {FORGED}"
     assert entry["level"] == "info"
     assert entry["site_id"] == 7
+
+
+def test_unicode_line_breaks_are_escaped_too() -> None:
+    line = TextFormatter().format(record("x %s", "a\u2028b\u2029c\x85d"))
+    assert "\u2028" not in line
+    assert "\u2029" not in line
+    assert "\x85" not in line

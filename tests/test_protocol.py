@@ -112,3 +112,46 @@ def test_sent_at_must_be_plausible() -> None:
     with pytest.raises(InvalidEnvelope) as info:
         parse_envelope(batch("k", [hash_event(1, "#")], sent_at=BASE_TS // 1000), max_events=5)
     assert [p.field for p in info.value.problems] == ["sent_at"]
+
+
+@pytest.mark.parametrize("suffix", ["\n", " ", "\x00"])
+def test_ids_and_types_must_match_whole(suffix: str) -> None:
+    event = hash_event(1, "#")
+    assert isinstance(parse_event({**event, "id": event["id"] + suffix}), RejectedEvent)
+    assert isinstance(parse_event({**event, "type": "hash" + suffix}), RejectedEvent)
+    with pytest.raises(InvalidEnvelope) as info:
+        parse_envelope(batch("k", [event], page_id=str(event["id"]) + suffix), max_events=5)
+    assert [p.field for p in info.value.problems] == ["page.id"]
+
+
+@pytest.mark.parametrize("bad", ["https://a.example/\x00", "https://a.example/\n", "https://a.example/\x7f"])
+def test_page_url_with_control_characters_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidEnvelope) as info:
+        parse_envelope(batch("k", [hash_event(1, "#")], url=bad), max_events=5)
+    assert [p.field for p in info.value.problems] == ["page.url"]
+
+
+def test_integers_beyond_64_bits_are_kept_exactly() -> None:
+    event = {**message_event(1, "custom", {"big": 123456789012345678901234567890, "neg": -(2**70)}), "f": 0.1}
+    envelope = parse_body(body_with_big_ints(batch("k", [event])), max_events=5)
+    (verdict,) = envelope.events
+    assert isinstance(verdict, ValidEvent)
+    assert '"big":123456789012345678901234567890' in verdict.raw
+    assert f'"neg":{-(2**70)}' in verdict.raw
+    assert '"f":0.1' in verdict.raw
+
+
+@pytest.mark.parametrize(
+    "bad", [b'{"v": NaN}', b'{"v": 1, "s": "\\ud800"}', b"[" * 100_000, b"\xef\xbb\xbf{}"]
+)
+def test_non_json_is_refused_whatever_the_parser(bad: bytes) -> None:
+    with pytest.raises(InvalidBody):
+        parse_body(bad + b"1234567890123456789012", max_events=5)
+    with pytest.raises(InvalidBody):
+        parse_body(bad, max_events=5)
+
+
+def body_with_big_ints(document: Any) -> bytes:
+    import json
+
+    return json.dumps(document).encode()

@@ -90,3 +90,15 @@ def test_scope_must_be_known(engine: Engine) -> None:
     with pytest.raises(RegistryError, match="scope"):
         registry.create_key(engine, "write")
     assert registry.list_keys(engine) == []
+
+
+@pytest.mark.parametrize(
+    "bad", ["https://x.example.com:99999", "https://x.example.com:port", "http://a b.example"]
+)
+def test_malformed_origins_are_a_clean_error(bad: str) -> None:
+    with pytest.raises(RegistryError):
+        normalize_origin(bad)
+
+
+def test_international_hosts_are_stored_as_browsers_send_them() -> None:
+    assert normalize_origin("https://Bücher.example") == "https://xn--bcher-kva.example"

@@ -15,6 +15,7 @@ from service.storage.engine import Transactor, make_transactor
 from service.storage.events import EventRow, count_events
 from service.storage.registry import Site
 from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed
+from tests import databases
 
 
 def row(site_id: int, event_id: str | None = None, seq: int = 1) -> EventRow:
@@ -195,3 +196,85 @@ def test_unreachable_postgres_is_storage_unavailable(pg_admin: Engine) -> None:
     with pytest.raises(StorageUnavailable):
         writer.submit([row(1)]).result(timeout=30)
     writer.close()
+
+
+def test_a_cancelled_request_does_not_stop_the_writer(
+    transactor: Transactor, engine: Engine, site: Site
+) -> None:
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
+    cancelled = writer.submit([row(site.id)])
+    kept = writer.submit([row(site.id), row(site.id)])
+    assert cancelled.cancel()  # cancelled while still queued: dropped, never written
+    writer.start()
+    assert len(kept.result(timeout=30)) == 2
+    later = writer.submit([row(site.id)])
+    assert len(later.result(timeout=30)) == 1
+    writer.close()
+    assert writer.pending == 0
+    with engine.connect() as conn:
+        assert count_events(conn) == 3
+
+
+def test_a_running_request_cannot_be_cancelled(transactor: Transactor, engine: Engine, site: Site) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_projector(_conn: Connection, _rows: Sequence[EventRow]) -> None:
+        started.set()
+        release.wait(10)
+
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000, projector=slow_projector)
+    writer.start()
+    future = writer.submit([row(site.id)])
+    assert started.wait(10)
+    assert not future.cancel()  # what an asyncio cancellation of the request would try
+    release.set()
+    assert len(future.result(timeout=30)) == 1
+    assert len(writer.submit([row(site.id)]).result(timeout=30)) == 1
+    writer.close()
+
+
+def test_writers_in_opposite_orders_do_not_deadlock(
+    settings: Settings, engine: Engine, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two writers racing on the same new keys in opposite orders: without the writer's key order this
+    deadlocks on PostgreSQL (and is then retried, which the log would show)."""
+    rounds = [[row(site.id, seq=i) for i in range(400)] for _ in range(8)]
+    writers = [EventWriter(make_transactor(settings), max_batch=1000, queue_limit=100_000) for _ in range(2)]
+    for w in writers:
+        w.start()
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def send(writer: EventWriter, reverse: bool) -> None:
+        for rows in rounds:
+            barrier.wait(timeout=30)
+            try:
+                writer.submit(rows[::-1] if reverse else rows).result(timeout=60)
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [
+        threading.Thread(target=send, args=(writers[0], False)),
+        threading.Thread(target=send, args=(writers[1], True)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in writers:
+        w.close()
+    assert failures == []
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+    with engine.connect() as conn:
+        assert count_events(conn) == 8 * 400
+
+
+def test_missing_postgres_database_is_unavailable(pg_admin: Engine) -> None:
+    transactor = make_transactor(Settings(database_url=databases.pg_url("calltrail_no_such_database")))
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
+    writer.start()
+    with pytest.raises(StorageUnavailable) as info:
+        writer.submit([row(1)]).result(timeout=30)
+    writer.close()
+    assert "parameters" not in str(info.value)

@@ -83,8 +83,8 @@ def _add_cors(headers: MutableHeaders, origin: str | None) -> None:
 
 async def _origin_known(scope: Scope, origin: str) -> bool:
     sites = state_from_scope(scope).sites
-    if sites.is_fresh():
-        return sites.cached_origin_known(origin)
+    if sites.is_fresh() and sites.cached_origin_known(origin):
+        return True
     try:
         return await run_in_threadpool(sites.origin_known, origin)
     except Exception:

@@ -20,6 +20,11 @@ from service.config import Settings
 SYNC_POSTGRES_DRIVER = "psycopg"
 WRITER_POSTGRES_DRIVER = "asyncpg"
 
+# Parameters are kept out of error messages and logs: they hold callers' phone numbers.
+# A stalled server must not hold the single writer thread forever: bounded connect and statement times.
+CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_S = 60
+
 Role = Literal["write", "read"]
 T = TypeVar("T")
 
@@ -50,7 +55,11 @@ def make_engine(settings: Settings, role: Role = "read", *, pool_size: int = 5) 
     url = normalize_url(settings.database_url)
     if is_sqlite_url(url):
         return _sqlite_engine(url, settings, role)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
+    }
     if role == "write":
         kwargs.update(pool_size=1, max_overflow=1)
     else:
@@ -60,7 +69,9 @@ def make_engine(settings: Settings, role: Role = "read", *, pool_size: int = 5) 
 
 def _sqlite_engine(url: str, settings: Settings, role: Role) -> Engine:
     # The pool hands a connection to one thread at a time, so pysqlite's same-thread check is moot.
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(
+        url, hide_parameters=True, connect_args={"timeout": 30, "check_same_thread": False}
+    )
     synchronous = settings.sqlite_synchronous.upper()
 
     @event.listens_for(engine, "connect")
@@ -123,7 +134,14 @@ class AsyncpgTransactor:
 
     def __init__(self, url: str) -> None:
         self._loop = asyncio.new_event_loop()
-        self._engine: AsyncEngine = create_async_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True)
+        self._engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=1,
+            max_overflow=1,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": STATEMENT_TIMEOUT_S},
+        )
 
     @property
     def sync_engine(self) -> Engine:

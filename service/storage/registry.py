@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -14,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from service.domain.keys import SCOPES, Scope, new_secret_key, new_site_key, secret_matches, split_secret_key
 from service.storage.schema import api_keys, site_origins, sites
+
+_HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
 class RegistryError(ValueError):
@@ -47,16 +50,29 @@ class CreatedKey:
 
 def normalize_origin(origin: str) -> str:
     """``scheme://host[:port]`` in lower case, as browsers send it in the Origin header."""
-    parts = urlsplit(origin.strip())
+    not_an_origin = RegistryError(f"{origin!r} is not an origin: expected https://host[:port]")
+    try:
+        parts = urlsplit(origin.strip())
+        port_number = parts.port
+    except ValueError:
+        raise not_an_origin from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RegistryError(f"{origin!r} is not an origin: expected https://host[:port]")
+        raise not_an_origin
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise RegistryError(f"{origin!r} is not an origin: it must have no path, query or user")
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
+    else:
+        # Browsers send internationalized host names in their ASCII (punycode) form.
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise not_an_origin from None
+        if not _HOST_RE.fullmatch(host):
+            raise not_an_origin
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    port = f":{parts.port}" if parts.port not in (None, default_port) else ""
+    port = f":{port_number}" if port_number not in (None, default_port) else ""
     return f"{parts.scheme}://{host}{port}"
 
 
@@ -181,14 +197,15 @@ class SiteDirectory:
 
     def site(self, site_key: str) -> Site | None:
         """Blocking: may reload from the database."""
-        if not self.is_fresh() or (
-            site_key not in self._by_key and time.monotonic() - self._loaded_at >= self._min_reload_s
-        ):
+        if not self.is_fresh() or (site_key not in self._by_key and self._may_reload_early()):
             self.reload()
         return self._by_key.get(site_key)
 
     def origin_known(self, origin: str) -> bool:
         """Blocking: may reload from the database."""
-        if not self.is_fresh():
+        if not self.is_fresh() or (origin not in self._origins and self._may_reload_early()):
             self.reload()
         return origin in self._origins
+
+    def _may_reload_early(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._min_reload_s

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -50,6 +51,31 @@ class _Job:
 
 _STOP = object()
 
+# A deadlock or serialization failure aborts the transaction through no fault of its rows: try it again.
+TRANSIENT_RETRIES = 1
+
+# SQLSTATE classes that mean "the database cannot take this now", not "this request is wrong": connection
+# (08), resources such as a full disk or too many clients (53), operator intervention such as a shutdown or
+# a restart (57), system errors (58), a database that does not exist (3D), and a lock wait timeout (55P03).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "3D")
+_RETRY_SQLSTATES = ("40001", "40P01")
+
+FailureKind = Literal["retry", "unavailable", "error"]
+
+
+def classify_failure(exc: BaseException) -> FailureKind:
+    if isinstance(exc, OSError | OperationalError | InterfaceError):
+        # OSError covers refused connections and timeouts from the driver; SQLite reports locked, full and
+        # unopenable databases as OperationalError.
+        return "unavailable"
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        if sqlstate in _RETRY_SQLSTATES:
+            return "retry"
+        if exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03":
+            return "unavailable"
+    return "error"
+
 
 class EventWriter:
     def __init__(
@@ -84,6 +110,8 @@ class EventWriter:
             if self._closed:
                 metrics.WRITER_FAILURES.labels("closed").inc()
                 raise WriterClosed("the server is shutting down")
+            if self._thread.ident is not None and not self._thread.is_alive():
+                raise StorageUnavailable("the writer has stopped")
             if self._pending + len(rows) > self._queue_limit and self._pending > 0:
                 metrics.WRITER_FAILURES.labels("overloaded").inc()
                 raise Overloaded(f"{self._pending} events are already waiting to be written")
@@ -131,17 +159,28 @@ class EventWriter:
                 assert isinstance(item, _Job)
                 group.append(item)
                 size += len(item.rows)
+            self._process(group, size)
 
+    def _process(self, group: list[_Job], size: int) -> None:
+        # A request cancelled while queued is dropped (its client had no answer and will retry); from here
+        # on a cancellation can no longer touch the future, so the answers below always land.
+        live = [job for job in group if job.future.set_running_or_notify_cancel()]
+        outcomes: list[set[EventKey] | BaseException] = []
+        try:
             started = time.perf_counter()
-            outcomes = self._attempt(group)
-            # Account before answering: a client may act on its answer at once (and read /metrics).
+            outcomes = self._attempt(live) if live else []
             metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.WRITER_BATCH_EVENTS.observe(size)
-            metrics.WRITER_BATCH_REQUESTS.observe(len(group))
+            metrics.WRITER_BATCH_REQUESTS.observe(len(live))
+        except BaseException as exc:  # never leave a request waiting, whatever went wrong here
+            log.error("writer failure: %s", _one_line(exc), exc_info=exc)
+            outcomes = [exc] * len(live)
+        finally:
+            # Account before answering: a client may act on its answer at once (and read /metrics).
             metrics.WRITER_QUEUE_EVENTS.dec(size)
             with self._lock:
                 self._pending -= size
-            for job, outcome in zip(group, outcomes, strict=True):
+            for job, outcome in zip(live, outcomes, strict=False):
                 if isinstance(outcome, BaseException):
                     job.future.set_exception(outcome)
                 else:
@@ -149,16 +188,18 @@ class EventWriter:
 
     def _attempt(self, group: list[_Job]) -> list[set[EventKey] | BaseException]:
         """Write the group in one transaction; each job's stored keys, or the error that refused it."""
-        try:
-            return list(self._write(group))
-        except (OperationalError, InterfaceError, OSError) as exc:
-            return self._refuse(group, exc)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                return self._refuse(group, exc)
-            return self._isolate(group, exc)
-        except Exception as exc:  # one bad request must not fail the requests it was grouped with
-            return self._isolate(group, exc)
+        for attempt in range(1, TRANSIENT_RETRIES + 2):
+            try:
+                return list(self._write(group))
+            except Exception as exc:
+                kind = classify_failure(exc)
+                if kind == "retry" and attempt <= TRANSIENT_RETRIES:
+                    log.warning("transaction aborted (%s); retrying", _one_line(exc))
+                    continue
+                if kind in ("retry", "unavailable"):
+                    return self._refuse(group, exc)
+                return self._isolate(group, exc)
+        raise AssertionError("unreachable")
 
     def _refuse(self, group: list[_Job], exc: Exception) -> list[set[EventKey] | BaseException]:
         reason = _one_line(exc)
@@ -192,6 +233,9 @@ class EventWriter:
                 if key not in claimed:
                     claimed[key] = index
                     rows.append(row)
+        # Two writers inserting overlapping keys in different orders can deadlock on PostgreSQL's unique
+        # index; inserting in key order makes every writer take those locks in the same order.
+        rows.sort(key=lambda r: (r["site_id"], r["event_id"]))
 
         def work(conn: Connection) -> set[EventKey]:
             inserted = insert_new(conn, rows)
