@@ -13,6 +13,8 @@ from starlette.routing import BaseRoute
 
 from service import metrics
 from service.config import Settings
+from service.domain.pii import PiiPolicy
+from service.domain.sessions import Timeouts
 from service.http import events, health, observability
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.ingest_cors import IngestCorsMiddleware
@@ -21,12 +23,21 @@ from service.http.ratelimit import RateLimits
 from service.http.state import AppState
 from service.storage.engine import make_engine, make_transactor
 from service.storage.migrations import check_current
+from service.storage.projection import SessionProjector
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
 
 log = logging.getLogger("calltrail")
 
 WRITER_DRAIN_TIMEOUT_S = 60.0
+
+
+def session_timeouts(settings: Settings) -> Timeouts:
+    return Timeouts(settings.ringing_timeout_s * 1000, settings.connected_timeout_s * 1000)
+
+
+def pii_policy(settings: Settings) -> PiiPolicy:
+    return PiiPolicy(settings.pii_mode, settings.pii_key.encode())
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -41,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 make_transactor(settings),
                 max_batch=settings.writer_max_batch,
                 queue_limit=settings.writer_queue_limit,
+                projector=SessionProjector(session_timeouts(settings)),
             )
             writer.start()
             try:
@@ -50,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     writer=writer,
                     sites=SiteDirectory(read_engine, settings.site_cache_s),
                     rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
+                    pii=pii_policy(settings),
                 )
                 yield
             finally:

@@ -162,6 +162,30 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Proxies whose X-Forwarded-For is trusted for the client IP (comma-separated, or *).",
     ),
     SettingSpec(
+        "ringing_timeout_s",
+        "CALLTRAIL_RINGING_TIMEOUT_S",
+        _parse_int(10, 86400),
+        "A ringing session unheard this long is over (closed by timeout); changes need `calltrail rebuild`.",
+    ),
+    SettingSpec(
+        "connected_timeout_s",
+        "CALLTRAIL_CONNECTED_TIMEOUT_S",
+        _parse_int(60, 7 * 86400),
+        "A connected session unheard this long is over (closed by timeout); changing it needs a rebuild.",
+    ),
+    SettingSpec(
+        "pii_mode",
+        "CALLTRAIL_PII_MODE",
+        _parse_choice("raw", "mask", "hmac"),
+        "How customer numbers and ids are stored: raw, mask (188****8888), or hmac (a keyed token).",
+    ),
+    SettingSpec(
+        "pii_key",
+        "CALLTRAIL_PII_KEY",
+        _parse_text,
+        "The secret key of hmac mode, at least 16 characters; keep it, or repeat callers stop matching.",
+    ),
+    SettingSpec(
         "log_level",
         "CALLTRAIL_LOG_LEVEL",
         _parse_choice("debug", "info", "warning", "error"),
@@ -193,6 +217,10 @@ class Settings:
     rate_limit_per_ip: str = "100/second"
     rate_limit_per_site: str = "2000/second"
     forwarded_allow_ips: str = "127.0.0.1"
+    ringing_timeout_s: int = 600
+    connected_timeout_s: int = 14400
+    pii_mode: Literal["raw", "mask", "hmac"] = "raw"
+    pii_key: str = ""
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 
@@ -209,6 +237,8 @@ class Settings:
                 values[spec.field] = spec.parse(raw)
             except ValueError as exc:
                 problems.append(f"{spec.env}: {exc}")
+        if values.get("pii_mode") == "hmac" and len(values.get("pii_key", "")) < 16:
+            problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -91,7 +92,10 @@ class Envelope:
         return [e for e in self.events if isinstance(e, ValidEvent)]
 
 
-def parse_body(body: bytes, *, max_events: int) -> Envelope:
+EventTransform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def parse_body(body: bytes, *, max_events: int, transform: EventTransform | None = None) -> Envelope:
     # orjson turns integers beyond 64 bits into floats; when a body may hold one, the standard library
     # parses it instead, which keeps every integer exact (and is slower, so it is not the default).
     try:
@@ -102,10 +106,16 @@ def parse_body(body: bytes, *, max_events: int) -> Envelope:
             document = json.loads(body)
     except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
         raise InvalidBody(f"the body is not valid JSON: {_one_line(exc)}") from None
-    return parse_envelope(document, max_events=max_events, exact_numbers=exact)
+    return parse_envelope(document, max_events=max_events, exact_numbers=exact, transform=transform)
 
 
-def parse_envelope(document: Any, *, max_events: int, exact_numbers: bool = False) -> Envelope:
+def parse_envelope(
+    document: Any,
+    *,
+    max_events: int,
+    exact_numbers: bool = False,
+    transform: EventTransform | None = None,
+) -> Envelope:
     if not isinstance(document, dict):
         raise InvalidEnvelope([Problem("body", "must be a JSON object")])
     problems: list[Problem] = []
@@ -153,7 +163,7 @@ def parse_envelope(document: Any, *, max_events: int, exact_numbers: bool = Fals
     verdicts: list[EventVerdict] = []
     seen: set[str] = set()
     for raw_event in raw_events:
-        verdict: EventVerdict = parse_event(raw_event, exact_numbers=exact_numbers)
+        verdict: EventVerdict = parse_event(raw_event, exact_numbers=exact_numbers, transform=transform)
         if isinstance(verdict, ValidEvent):
             if verdict.event_id in seen:
                 verdict = RepeatedEvent(verdict.event_id)
@@ -163,7 +173,10 @@ def parse_envelope(document: Any, *, max_events: int, exact_numbers: bool = Fals
     return Envelope(site_key, sent_at, page_id.lower(), page_url, tuple(verdicts))
 
 
-def parse_event(event: Any, *, exact_numbers: bool = False) -> ValidEvent | RejectedEvent:
+def parse_event(
+    event: Any, *, exact_numbers: bool = False, transform: EventTransform | None = None
+) -> ValidEvent | RejectedEvent:
+    """One event's verdict; ``transform`` (the PII policy) rewrites a valid event before it is kept."""
     if not isinstance(event, dict):
         return RejectedEvent(None, "an event must be a JSON object")
     problems: list[str] = []
@@ -202,6 +215,8 @@ def parse_event(event: Any, *, exact_numbers: bool = False) -> ValidEvent | Reje
         return RejectedEvent(echo_id, "; ".join(problems))
     assert isinstance(event_id, str) and isinstance(seq, int) and isinstance(ts, int)
     assert isinstance(event_type, str)
+    if transform is not None:
+        event = transform(event)
     raw = _dumps_exact(event) if exact_numbers else orjson.dumps(event).decode()
     return ValidEvent(event_id.lower(), seq, ts, event_type, raw)
 

@@ -41,7 +41,9 @@ async def post_events(request: Request) -> Response:
     body = await _read_body(request, state.settings.max_body_bytes)
     received_at = time.time_ns() // 1_000_000
     try:
-        envelope = parse_body(body, max_events=state.settings.max_events_per_batch)
+        envelope = parse_body(
+            body, max_events=state.settings.max_events_per_batch, transform=state.pii.protect_event
+        )
     except InvalidBody as exc:
         raise ApiError(400, "invalid_json", str(exc)) from None
     except InvalidEnvelope as exc:

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from service.config import Settings
+from service.domain.pii import PiiPolicy
 from service.http.ratelimit import RateLimits
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
@@ -21,6 +22,7 @@ class AppState:
     writer: EventWriter
     sites: SiteDirectory
     rate_limits: RateLimits
+    pii: PiiPolicy
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -1,0 +1,298 @@
+"""The projection: hash events, sessions and agent actions derived from the raw event log.
+
+It runs inside the writer's transaction with the events that were new, so derived records commit atomically
+with their events. It recomputes whole units rather than patching: every *stream* (see domain/sessions.py)
+that got a call event is folded again from all of its events, and every page that got an event (or whose
+hash events changed session) has its actions computed again. Recomputing from the stored set is what makes
+the result independent of arrival order and batching, and what makes `rebuild` equal to ingestion.
+
+On PostgreSQL, concurrent writers (worker processes) serialize per stream, then per page, then per session
+(for the card and call-out counts) with transaction-scoped advisory locks, taken in that one global order and
+sorted within each kind, so they cannot deadlock; a writer that waited then reads, in a new statement, what
+the other committed. SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import orjson
+from sqlalchemy import BigInteger, Connection, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
+from service.domain.ccc import CccHash, parse_hash
+from service.domain.sessions import CallEvent, Session, Timeouts, fold, stream_of
+from service.storage.events import EventRow
+from service.storage.schema import actions, events, hash_events, sessions
+
+T = TypeVar("T")
+CHUNK = 500  # values per IN list / bulk statement
+PageKey = tuple[int, str]
+
+_HASH_FIELDS = (
+    "channel",
+    "sdk_app_id",
+    "agent_email",
+    "agent_mobile",
+    "agent_nickname",
+    "agent_role_id",
+    "customer_mobile",
+    "customer_user_id",
+    "customer_nickname",
+    "customer_avatar",
+)
+
+
+class SessionProjector:
+    """The writer's projector (storage.writer.Projector)."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self.timeouts = timeouts
+
+    def __call__(self, conn: Connection, rows: Sequence[EventRow]) -> None:
+        project(conn, rows, self.timeouts)
+
+
+def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
+    pages: set[PageKey] = {(r["site_id"], r["page_id"]) for r in rows}
+    parsed = [_hash_event_row(r) for r in rows if r["type"] == "hash"]
+    if parsed:
+        _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
+    streams = sorted({p["stream"] for p in parsed if p["stream"] is not None})
+
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        _lock(conn, [f"stream:{s}" for s in streams])
+    touched_sessions: set[str] = set()
+    if streams:
+        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, timeouts)
+        pages |= moved_pages
+        touched_sessions |= old_ids | new_ids
+    ordered_pages = sorted(pages)
+    if postgres:
+        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in ordered_pages])
+    touched_sessions |= _recompute_actions(conn, ordered_pages)
+    ordered_sessions = sorted(touched_sessions)
+    if postgres:
+        # Counting after the lock sees every action another writer committed for these sessions.
+        _lock(conn, [f"session:{s}" for s in ordered_sessions])
+    _recount(conn, ordered_sessions)
+
+
+def _hash_event_row(row: EventRow) -> dict[str, Any]:
+    raw = orjson.loads(row["raw"])
+    call = parse_hash(raw.get("hash") if isinstance(raw.get("hash"), str) else "")
+    values = {name: _clip(getattr(call, name)) for name in _HASH_FIELDS}
+    return {
+        "site_id": row["site_id"],
+        "event_id": row["event_id"],
+        "page_id": row["page_id"],
+        "seq": row["seq"],
+        "event_at": row["event_at"],
+        "status": call.status,
+        "stream": stream_of(row["site_id"], call) if call.is_call_event else None,
+        "session_id": None,
+        **values,
+    }
+
+
+def _clip(value: str | None) -> str | None:
+    # Column widths bound what one hash may put in a row; a value past them is cut, not a failed write.
+    return value[:200] if value is not None and len(value) > 200 else value
+
+
+def _refold_streams(
+    conn: Connection, streams: list[str], timeouts: Timeouts
+) -> tuple[set[PageKey], set[str], set[str]]:
+    """Fold the streams again; the pages whose hash events changed session, and the old and new ids."""
+    by_stream: dict[str, list[CallEvent]] = defaultdict(list)
+    current: dict[str, tuple[int, str, str | None]] = {}  # event id -> (site, page, session id now)
+    site_of: dict[str, int] = {}
+    for chunk in _chunks(streams):
+        for row in conn.execute(select(hash_events).where(hash_events.c.stream.in_(chunk))).mappings():
+            call = CccHash(status=row["status"], **{name: row[name] for name in _HASH_FIELDS})
+            by_stream[row["stream"]].append(CallEvent(row["event_id"], row["event_at"], row["status"], call))
+            current[row["event_id"]] = (row["site_id"], row["page_id"], row["session_id"])
+            site_of[row["stream"]] = row["site_id"]
+
+    old_ids = {
+        session_id
+        for chunk in _chunks(streams)
+        for session_id in conn.execute(select(sessions.c.id).where(sessions.c.stream.in_(chunk))).scalars()
+    }
+    folded = {stream: fold(stream, by_stream[stream], timeouts) for stream in streams}
+    new_rows = [_session_row(site_of[stream], s) for stream, found in folded.items() for s in found]
+    for chunk in _chunks(streams):
+        conn.execute(delete(sessions).where(sessions.c.stream.in_(chunk)))
+    for session_rows in _chunks(new_rows):
+        conn.execute(insert(sessions), session_rows)
+
+    moves: list[dict[str, Any]] = []
+    moved_pages: set[PageKey] = set()
+    for found in folded.values():
+        for session in found:
+            for event_id in session.event_ids:
+                site_id, page_id, before = current[event_id]
+                if before != session.id:
+                    moves.append({"b_site": site_id, "b_event": event_id, "b_session": session.id})
+                    moved_pages.add((site_id, page_id))
+    if moves:
+        conn.execute(
+            update(hash_events)
+            .where(
+                hash_events.c.site_id == bindparam("b_site"), hash_events.c.event_id == bindparam("b_event")
+            )
+            .values(session_id=bindparam("b_session")),
+            moves,
+        )
+    return moved_pages, old_ids, {s.id for found in folded.values() for s in found}
+
+
+def _session_row(site_id: int, session: Session) -> dict[str, Any]:
+    call = session.hash
+    return {
+        "id": session.id,
+        "stream": session.stream,
+        "site_id": site_id,
+        **{name: getattr(call, name) for name in _HASH_FIELDS},
+        "offered_at": _datetime(session.offered_at),
+        "connected_at": _datetime(session.connected_at),
+        "ended_at": _datetime(session.ended_at),
+        "ring_s": session.ring_s,
+        "talk_s": session.talk_s,
+        "outcome": session.outcome,
+        "end_source": session.end_source,
+        "observed_from": session.observed_from,
+        "cards_sent": 0,
+        "call_outs": 0,
+        "event_count": session.event_count,
+        "duplicate_count": session.duplicate_count,
+        "started_at": session.first_event_at,
+        "last_event_at": session.last_event_at,
+    }
+
+
+def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
+    """Actions of these pages computed again; the session ids they pointed to before and after."""
+    touched: set[str] = set()
+    for chunk in _chunks(pages):
+        hashes: dict[PageKey, list[PageHash]] = defaultdict(list)
+        hash_query = select(
+            hash_events.c.site_id,
+            hash_events.c.page_id,
+            hash_events.c.seq,
+            hash_events.c.session_id,
+            hash_events.c.agent_email,
+        ).where(tuple_(hash_events.c.site_id, hash_events.c.page_id).in_(chunk))
+        for h in conn.execute(hash_query):
+            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.session_id, h.agent_email))
+
+        messages: dict[PageKey, list[PageMessage]] = defaultdict(list)
+        message_query = select(
+            events.c.site_id,
+            events.c.page_id,
+            events.c.event_id,
+            events.c.seq,
+            events.c.event_at,
+            events.c.raw,
+        ).where(tuple_(events.c.site_id, events.c.page_id).in_(chunk), events.c.type == "message")
+        for m in conn.execute(message_query):
+            data = orjson.loads(m.raw).get("data")
+            messages[(m.site_id, m.page_id)].append(PageMessage(m.event_id, m.seq, m.event_at, data))
+
+        page_filter = tuple_(actions.c.site_id, actions.c.page_id).in_(chunk)
+        before = conn.execute(select(actions.c.session_id).where(page_filter)).scalars()
+        touched.update(session_id for session_id in before if session_id is not None)
+        conn.execute(delete(actions).where(page_filter))
+        new_rows = [
+            _action_row(site_id, action)
+            for site_id, page_id in chunk
+            for action in actions_for_page(page_id, hashes[(site_id, page_id)], messages[(site_id, page_id)])
+        ]
+        for rows in _chunks(new_rows):
+            conn.execute(insert(actions), rows)
+        touched.update(r["session_id"] for r in new_rows if r["session_id"] is not None)
+    return touched
+
+
+def _action_row(site_id: int, action: Action) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "id": action.id,
+        "at": action.at,
+        "agent_email": _clip(action.agent_email),
+        "action": action.action[:64],
+        "session_id": action.session_id,
+        "page_id": action.page_id,
+        "details": orjson.dumps(action.details).decode(),
+    }
+
+
+def _recount(conn: Connection, session_ids: list[str]) -> None:
+    def count_of(name: str) -> Any:
+        return (
+            select(func.count())
+            .where(actions.c.session_id == sessions.c.id, actions.c.action == name)
+            .scalar_subquery()
+        )
+
+    for chunk in _chunks(session_ids):
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id.in_(chunk))
+            .values(cards_sent=count_of("send_card"), call_outs=count_of("call_out"))
+        )
+
+
+def _lock(conn: Connection, names: list[str]) -> None:
+    """Transaction-scoped advisory locks, in the order given (callers sort), in one round trip."""
+    if not names:
+        return
+    keys = [int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names]
+    statement = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS t(k)").bindparams(
+        bindparam("keys", type_=postgresql.ARRAY(BigInteger))
+    )
+    conn.execute(statement, {"keys": keys})
+
+
+def _insert_ignoring_existing(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
+) -> None:
+    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for chunk in _chunks(rows):
+        conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=keys), chunk)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def clear(conn: Connection) -> None:
+    """Delete everything derived; the raw events stay."""
+    for table in (actions, sessions, hash_events):
+        conn.execute(delete(table))
+
+
+def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int, EventRow]]:
+    """Raw events by ascending id, as the writer hands them to the projector."""
+    names = list(EventRow.__annotations__)
+    query = (
+        select(events.c.id, *(events.c[name] for name in names))
+        .where(events.c.id > after_id)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    found: list[tuple[int, EventRow]] = []
+    for row in conn.execute(query):
+        found.append((row.id, cast(EventRow, {name: row._mapping[name] for name in names})))
+    return found
