@@ -68,10 +68,11 @@ class Session:
 
     @property
     def outcome(self) -> Outcome:
-        if self.connected_at is not None:
-            return "answered"
+        # Final only once the session is over: a connected call still in progress is "ongoing".
         if self.is_open:
             return "ongoing"
+        if self.connected_at is not None:
+            return "answered"
         if self.observed_from == 100 and self.end_source in ("explicit", "superseded"):
             return "not_answered"
         return "unknown"
@@ -225,4 +226,15 @@ def _fill_missing(known: CccHash, newer: CccHash) -> CccHash:
 
 def stale(session: Session, now_ms: int, timeouts: Timeouts) -> bool:
     """An open session unheard for longer than its timeout: shown as ended by timeout at its last event."""
-    return session.is_open and now_ms - session.last_event_at > timeouts.for_status(session.status)
+    return session.is_open and timed_out(
+        session.connected_at is not None, session.last_event_at, now_ms, timeouts
+    )
+
+
+def timed_out(connected: bool, last_event_at: int, now_ms: int, timeouts: Timeouts) -> bool:
+    """Whether an open session, last heard at ``last_event_at``, is over by ``now_ms``.
+
+    Stored sessions depend on events alone (so a rebuild reproduces them); this read-time view is how an
+    open session that will never hear another event still ends, deterministically, for every reader.
+    """
+    return now_ms - last_event_at > timeouts.for_status(200 if connected else 100)

@@ -21,7 +21,19 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import BigInteger, Connection, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
@@ -296,3 +308,22 @@ def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int
     for row in conn.execute(query):
         found.append((row.id, cast(EventRow, {name: row._mapping[name] for name in names})))
     return found
+
+
+def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
+    """Recompute every derived record from the raw log, through the same projection ingestion uses.
+
+    Because the projection recomputes whole streams and pages from what is stored, feeding it the log in
+    any chunks yields what ingestion produced. Each chunk is its own transaction; returns the events read.
+    """
+    with engine.begin() as conn:
+        clear(conn)
+    last_id, total = 0, 0
+    while True:
+        with engine.begin() as conn:
+            found = stored_events(conn, last_id, chunk)
+            if not found:
+                return total
+            project(conn, [row for _, row in found], timeouts)
+        last_id = found[-1][0]
+        total += len(found)

@@ -1,0 +1,119 @@
+"""Sessions, actions and raw events as records with the API's field names, streamed in constant memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Select, select
+
+from service.domain.sessions import Timeouts, timed_out
+from service.storage.schema import actions, events, sessions, sites
+
+SESSION_FIELDS = (
+    "id", "site", "sdk_app_id", "channel", "agent_email", "agent_mobile", "agent_nickname", "agent_role_id",
+    "customer_mobile", "customer_user_id", "customer_nickname", "customer_avatar", "offered_at",
+    "connected_at", "ended_at", "ring_s", "talk_s", "outcome", "end_source", "observed_from", "cards_sent",
+    "call_outs", "event_count", "duplicate_count",
+)  # fmt: skip
+ACTION_FIELDS = ("id", "at", "site", "agent_email", "action", "session_id", "page_id", "details")
+EVENT_FIELDS = (
+    "id", "site", "page_id", "page_url", "seq", "type", "ts", "sent_at", "received_at", "event_at",
+    "skew_ms", "ts_flag", "raw",
+)  # fmt: skip
+STREAM_BATCH = 1000
+
+
+def iso(value: datetime | int | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = datetime.fromtimestamp(value / 1000, UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _window(
+    query: Select[Any], column: Any, site: str | None, start_ms: int | None, end_ms: int | None
+) -> Select[Any]:
+    if site is not None:
+        query = query.where(sites.c.name == site)
+    if start_ms is not None:
+        query = query.where(column >= start_ms)
+    if end_ms is not None:
+        query = query.where(column < end_ms)
+    return query
+
+
+def session_records(
+    conn: Connection,
+    *,
+    timeouts: Timeouts,
+    now_ms: int,
+    site: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Sessions first heard in [start, end), oldest first, as they read now (open ones past their timeout
+    read as ended by timeout at their last event)."""
+    query = select(sessions, sites.c.name.label("site_name")).join(sites, sites.c.id == sessions.c.site_id)
+    query = _window(query, sessions.c.started_at, site, start_ms, end_ms).order_by(
+        sessions.c.started_at, sessions.c.id
+    )
+    for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings():
+        yield session_record(row, timeouts, now_ms)
+
+
+def session_record(row: Any, timeouts: Timeouts, now_ms: int) -> dict[str, Any]:
+    record = {name: row[name] for name in SESSION_FIELDS if name != "site"}
+    record["site"] = row["site_name"]
+    connected = row["connected_at"] is not None
+    if row["ended_at"] is None and timed_out(connected, row["last_event_at"], now_ms, timeouts):
+        record["ended_at"] = datetime.fromtimestamp(row["last_event_at"] / 1000, UTC)
+        record["end_source"] = "timeout"
+        record["outcome"] = "answered" if connected else "unknown"
+    for name in ("offered_at", "connected_at", "ended_at"):
+        record[name] = iso(record[name])
+    return {name: record[name] for name in SESSION_FIELDS}
+
+
+def action_records(
+    conn: Connection, *, site: str | None = None, start_ms: int | None = None, end_ms: int | None = None
+) -> Iterator[dict[str, Any]]:
+    query = select(actions, sites.c.name.label("site_name")).join(sites, sites.c.id == actions.c.site_id)
+    query = _window(query, actions.c.at, site, start_ms, end_ms).order_by(actions.c.at, actions.c.id)
+    for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings():
+        yield {
+            "id": row["id"],
+            "at": iso(row["at"]),
+            "site": row["site_name"],
+            "agent_email": row["agent_email"],
+            "action": row["action"],
+            "session_id": row["session_id"],
+            "page_id": row["page_id"],
+            "details": orjson.loads(row["details"]),
+        }
+
+
+def event_records(
+    conn: Connection, *, site: str | None = None, start_ms: int | None = None, end_ms: int | None = None
+) -> Iterator[dict[str, Any]]:
+    query = select(events, sites.c.name.label("site_name")).join(sites, sites.c.id == events.c.site_id)
+    query = _window(query, events.c.event_at, site, start_ms, end_ms).order_by(events.c.event_at, events.c.id)
+    for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings():
+        yield {
+            "id": row["event_id"],
+            "site": row["site_name"],
+            "page_id": row["page_id"],
+            "page_url": row["page_url"],
+            "seq": row["seq"],
+            "type": row["type"],
+            "ts": row["client_ts"],
+            "sent_at": row["sent_at"],
+            "received_at": row["received_at"],
+            "event_at": iso(row["event_at"]),
+            "skew_ms": row["skew_ms"],
+            "ts_flag": row["ts_flag"],
+            "raw": orjson.loads(row["raw"]),
+        }

@@ -1,0 +1,233 @@
+"""The projection on real databases: scenarios through HTTP, order independence, rebuild, concurrency."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+
+from service.config import Settings
+from service.storage.engine import make_transactor
+from service.storage.events import EventRow
+from service.storage.projection import SessionProjector
+from service.storage.records import session_records
+from service.storage.registry import Site
+from service.storage.schema import actions, sessions
+from service.storage.writer import EventWriter
+from tests.batches import batch, body, hash_event, message_event
+from tests.conftest import ORIGIN
+from tests.projection_helpers import T0, TIMEOUTS, derived, hash_row, ingest, message_row, rebuild_all, reset
+
+AGENT = "agentEmail=ann%40x.com&agentNickName=Ann&sdkAppId=1400"
+
+
+@pytest.mark.anyio
+async def test_a_call_and_a_chat_end_to_end(api: httpx.AsyncClient, site: Site, engine: Engine) -> None:
+    headers = {"origin": ORIGIN, "content-type": "text/plain"}
+    call = [
+        hash_event(1, f"#?mobile=18888888888&status=100&type=phone&{AGENT}", ts=T0, trigger="load"),
+        hash_event(2, f"#?mobile=18888888888&status=200&type=phone&{AGENT}", ts=T0 + 6_000),
+        message_event(3, "callOut", {"phoneNumber": "15889000000", "desc": "Mr. Liu"}, ts=T0 + 20_000),
+        hash_event(4, f"#?mobile=18888888888&status=400&type=phone&{AGENT}", ts=T0 + 66_000),
+    ]
+    chat = [
+        hash_event(1, f"#?userId=o_1&status=100&type=im&{AGENT}", ts=T0 + 100_000),
+        hash_event(2, f"#?userId=o_1&status=200&type=im&{AGENT}", ts=T0 + 101_000),
+        hash_event(3, f"#?userId=o_2&status=100&type=im&{AGENT}", ts=T0 + 102_000),
+        hash_event(4, f"#?userId=o_2&status=200&type=im&{AGENT}", ts=T0 + 104_000),
+        message_event(
+            5, "sendCard", {"header": "Offer", "desc": "d", "pic": "p", "url": "u"}, ts=T0 + 105_000
+        ),
+        hash_event(6, f"#?userId=o_1&status=400&type=im&{AGENT}", ts=T0 + 200_000),
+    ]
+    sent_at = T0 + 300_000
+    for events in (call, chat):
+        document = batch(site.site_key, events, sent_at=sent_at)
+        response = await api.post("/v1/events", content=body(document), headers=headers)
+        assert {r["status"] for r in response.json()["results"]} == {"accepted"}
+
+    with engine.connect() as conn:
+        records = list(session_records(conn, timeouts=TIMEOUTS, now_ms=sent_at))
+        stored_actions = conn.execute(select(actions).order_by(actions.c.at)).mappings().all()
+    assert [(r["channel"], r["customer_user_id"] or r["customer_mobile"]) for r in records] == [
+        ("phone", "18888888888"),
+        ("im", "o_1"),
+        ("im", "o_2"),
+    ]
+    phone, chat_1, chat_2 = records
+    # Times are corrected for the browser's clock (skew), so only their differences are known here.
+    offered, connected, ended = (
+        datetime.fromisoformat(phone[k]) for k in ("offered_at", "connected_at", "ended_at")
+    )
+    assert (connected - offered, ended - offered) == (timedelta(seconds=6), timedelta(seconds=66))
+    assert phone["offered_at"].endswith("Z")
+    assert phone | {"id": None, "offered_at": None, "connected_at": None, "ended_at": None} == {
+        "id": None, "site": "crm", "sdk_app_id": "1400", "channel": "phone", "agent_email": "ann@x.com",
+        "agent_mobile": None, "agent_nickname": "Ann", "agent_role_id": None, "customer_mobile": "18888888888",
+        "customer_user_id": None, "customer_nickname": None, "customer_avatar": None,
+        "offered_at": None, "connected_at": None,
+        "ended_at": None, "ring_s": 6.0, "talk_s": 60.0, "outcome": "answered",
+        "end_source": "explicit", "observed_from": 100, "cards_sent": 0, "call_outs": 1, "event_count": 3,
+        "duplicate_count": 0,
+    }  # fmt: skip
+    assert (chat_1["outcome"], chat_1["talk_s"], chat_1["cards_sent"]) == ("answered", 99.0, 0)
+    assert (chat_2["outcome"], chat_2["end_source"], chat_2["cards_sent"]) == ("ongoing", None, 1)
+
+    call_out, card = stored_actions
+    assert (call_out["action"], call_out["session_id"], call_out["agent_email"]) == (
+        "call_out",
+        phone["id"],
+        "ann@x.com",
+    )
+    assert (card["action"], card["session_id"]) == ("send_card", chat_2["id"])
+
+
+def history_strategy() -> st.SearchStrategy[list[EventRow]]:
+    """A few pages (agents) with interleaved voice and chat events, messages, and gaps past the timeouts."""
+    step = st.tuples(
+        st.integers(0, 2),  # page
+        st.sampled_from([1_000, 30_000, 700_000, 5 * 3_600_000, 0]),  # gap before it
+        st.one_of(
+            st.tuples(
+                st.just("hash"),
+                st.sampled_from([100, 200, 400, None]),
+                st.sampled_from(["c1", "c2", "c3"]),
+                st.sampled_from(["phone", "om", "im", "oim"]),
+            ),
+            st.tuples(st.just("message"), st.sampled_from(["callOut", "sendCard", "sendTextMessage"])),
+        ),
+    )
+
+    def build(steps: list[Any]) -> list[EventRow]:
+        rows: list[EventRow] = []
+        seqs = [0, 0, 0]
+        at = T0
+        for page, gap, what in steps:
+            at += gap
+            seqs[page] += 1
+            page_id = f"00000000-0000-4000-8000-00000000000{page}"
+            agent = f"agentEmail=agent{page % 2}%40x.com"
+            if what[0] == "hash":
+                _, status, customer, channel = what
+                status_part = f"&status={status}" if status else ""
+                rows.append(
+                    hash_row(
+                        1, page_id, seqs[page], at, f"#?mobile={customer}{status_part}&type={channel}&{agent}"
+                    )
+                )
+            else:
+                rows.append(
+                    message_row(1, page_id, seqs[page], at, what[1], {"phoneNumber": "1", "header": "h"})
+                )
+        return rows
+
+    return st.lists(step, min_size=1, max_size=24).map(build)
+
+
+@hypothesis_settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=history_strategy(), seed=st.integers(0, 2**32 - 1))
+def test_order_batching_and_redelivery_do_not_change_the_result(
+    history: list[EventRow], seed: int, settings: Settings, engine: Engine, site: Site
+) -> None:
+    assert site.id == 1
+    reset(engine)
+    ingest(settings, [history])
+    expected = derived(engine)
+
+    rng = random.Random(seed)
+    shuffled = rng.sample(history, len(history))
+    cuts = sorted(rng.sample(range(1, len(history)), min(3, len(history) - 1))) if len(history) > 1 else []
+    batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(history)], strict=True)]
+    redelivered = [rng.sample(history, min(len(history), 3))]  # at-least-once: some events come again
+    reset(engine)
+    ingest(settings, batches + redelivered + batches[:1])
+    assert derived(engine) == expected
+
+    assert rebuild_all(settings, chunk=max(1, len(history) // 3)) == len(history)
+    assert derived(engine) == expected
+
+
+def test_rebuild_reproduces_ingestion(settings: Settings, engine: Engine, site: Site) -> None:
+    rows = [
+        hash_row(site.id, "p1", 1, T0, f"#?mobile=1&status=100&type=phone&{AGENT}"),
+        hash_row(site.id, "p1", 2, T0 + 5_000, f"#?mobile=1&status=200&type=phone&{AGENT}"),
+        message_row(site.id, "p1", 3, T0 + 6_000, "sendCard", {"header": "h"}),
+        hash_row(site.id, "p1", 4, T0 + 9_000, f"#?mobile=2&status=100&type=phone&{AGENT}"),
+    ]
+    ingest(settings, [rows[:2], rows[2:]])
+    expected = derived(engine)
+    assert len(expected["sessions"]) == 2
+    assert rebuild_all(settings, chunk=1) == 4
+    assert derived(engine) == expected
+
+
+def test_concurrent_writers_derive_what_one_writer_would(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    """Two writers (two workers) projecting interleaved events of the same streams and pages at once."""
+    rng = random.Random(3)
+    rows: list[EventRow] = []
+    for page in range(4):
+        at = T0
+        for seq in range(1, 31):
+            at += rng.choice([1_000, 20_000])
+            customer = rng.choice(["c1", "c2"])
+            if seq % 5 == 0:
+                rows.append(message_row(site.id, f"page-{page}", seq, at, "sendCard", {"header": "h"}))
+            else:
+                status = rng.choice([100, 200, 400])
+                rows.append(
+                    hash_row(
+                        site.id,
+                        f"page-{page}",
+                        seq,
+                        at,
+                        f"#?mobile={customer}&status={status}&type=im&{AGENT}",
+                    )
+                )
+    rng.shuffle(rows)
+    writers = [
+        EventWriter(
+            make_transactor(settings), max_batch=50, queue_limit=100_000, projector=SessionProjector(TIMEOUTS)
+        )
+        for _ in range(2)
+    ]
+    for writer in writers:
+        writer.start()
+    errors: list[BaseException] = []
+
+    def feed(writer: EventWriter, part: list[EventRow]) -> None:
+        for start in range(0, len(part), 7):
+            try:
+                writer.submit(part[start : start + 7]).result(timeout=60)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=feed, args=(writers[i], rows[i::2])) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.close()
+    assert errors == []
+    concurrent = derived(engine)
+    with engine.connect() as conn:
+        assert sum(r.cards_sent for r in conn.execute(select(sessions.c.cards_sent))) == sum(
+            1 for r in rows if r["type"] == "message"
+        ) - sum(1 for a in concurrent["actions"] if a[5] is None)
+
+    rebuild_all(settings)
+    assert derived(engine) == concurrent
