@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from service.app import session_timeouts
 from service.config import ConfigError, Settings
+from service.formats import FORMATS, Format, lines
 from service.logs import configure_logging, logging_config
 from service.metrics import MULTIPROC_ENV
-from service.storage import registry
-from service.storage.engine import is_sqlite_url, make_engine, normalize_url
+from service.storage import projection, records, registry, retention, schema
+from service.storage.engine import Role, is_sqlite_url, make_engine, normalize_url
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
 
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
@@ -47,10 +54,10 @@ def prepare_database(settings: Settings) -> None:
 
 
 @contextmanager
-def _engine() -> Iterator[Engine]:
-    settings = _settings()
+def _engine(settings: Settings | None = None, role: Role = "read") -> Iterator[Engine]:
+    settings = settings or _settings()
     prepare_database(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, role)
     try:
         yield engine
     except registry.RegistryError as exc:
@@ -192,6 +199,88 @@ def keys_revoke(key_id: str) -> None:
     with _engine() as engine:
         key = registry.revoke_key(engine, key_id)
     click.echo(f"key {key.key_id} revoked")
+
+
+@cli.command()
+def rebuild() -> None:
+    """Recompute every session and action from the raw events (after changing the session timeouts)."""
+    settings = _settings()
+    with _engine(settings, "write") as engine:
+        count = projection.rebuild(engine, session_timeouts(settings))
+        with engine.connect() as conn:
+            found = [
+                conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (schema.sessions, schema.actions)
+            ]
+    click.echo(f"rebuilt from {count} events: {found[0]} sessions, {found[1]} actions")
+
+
+EXPORT_FIELDS: dict[str, tuple[str, ...]] = {
+    "sessions": records.SESSION_FIELDS,
+    "actions": records.ACTION_FIELDS,
+    "events": records.EVENT_FIELDS,
+}
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(sorted(EXPORT_FIELDS)))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option("--from", "start", help="Start, ISO 8601 (a time without offset is UTC), inclusive.")
+@click.option("--to", "end", help="End, ISO 8601, exclusive.")
+@click.option("--site", help="Only this site (by name).")
+def export(kind: str, fmt: Format, start: str | None, end: str | None, site: str | None) -> None:
+    """Stream sessions, actions or raw events to stdout, in constant memory.
+
+    Sessions are selected by when they were first heard of, actions and events by their corrected time.
+    """
+    settings = _settings()
+    start_ms, end_ms = _instant(start, "--from"), _instant(end, "--to")
+    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+        raise click.BadParameter("--from must be before --to")
+    out = sys.stdout
+    with _engine(settings) as engine, engine.connect() as conn:
+        found: Iterator[dict[str, Any]]
+        if kind == "sessions":
+            now_ms = time.time_ns() // 1_000_000
+            timeouts = session_timeouts(settings)
+            found = records.session_records(
+                conn, timeouts=timeouts, now_ms=now_ms, site=site, start_ms=start_ms, end_ms=end_ms
+            )
+        elif kind == "actions":
+            found = records.action_records(conn, site=site, start_ms=start_ms, end_ms=end_ms)
+        else:
+            found = records.event_records(conn, site=site, start_ms=start_ms, end_ms=end_ms)
+        for line in lines(found, EXPORT_FIELDS[kind], fmt):
+            out.write(line)
+
+
+@cli.command()
+@click.option("--older-than", "older_than", required=True, help="Age like 90d, 12w or 36h.")
+def purge(older_than: str) -> None:
+    """Delete raw events and derived records older than the given age, and say what was removed."""
+    match = re.fullmatch(r"(\d+)([hdw])", older_than.strip())
+    if match is None:
+        raise click.BadParameter("use a number and h, d or w, like 90d", param_hint="--older-than")
+    hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
+    cutoff_ms = time.time_ns() // 1_000_000 - hours * 3_600_000
+    settings = _settings()
+    with _engine(settings, "write") as engine:
+        removed = retention.purge(engine, cutoff_ms)
+    cutoff = datetime.fromtimestamp(cutoff_ms / 1000, UTC).isoformat(timespec="seconds")
+    summary = ", ".join(f"{n} {table}" for table, n in removed.items())
+    click.echo(f"removed everything before {cutoff}: {summary}")
+
+
+def _instant(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def main() -> None:

@@ -1,0 +1,91 @@
+"""Data quality: how much of what happened in the browser reached us, and how sessions had to be inferred."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from service.storage.schema import events, sessions
+
+
+@dataclass(frozen=True)
+class PageQuality:
+    site_id: int
+    page_id: str
+    events: int
+    last_seq: int
+    missing: int  # seqs from 1 to the last one seen that never arrived: lost between browser and server
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    events: int
+    pages: int
+    pages_with_gaps: int
+    missing_events: int
+    sessions: int
+    duplicate_events: int  # repeated statuses folded into sessions (reloads, second tabs)
+    closed_by_timeout: int
+    closed_by_supersession: int
+    observed_mid_session: int
+
+
+def page_quality(
+    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+) -> list[PageQuality]:
+    """Per page with an event in the window, its whole history: events stored and seqs missing."""
+    in_window = select(events.c.site_id, events.c.page_id).distinct()
+    if site_id is not None:
+        in_window = in_window.where(events.c.site_id == site_id)
+    if start_ms is not None:
+        in_window = in_window.where(events.c.event_at >= start_ms)
+    if end_ms is not None:
+        in_window = in_window.where(events.c.event_at < end_ms)
+    pages = in_window.subquery()
+    query = (
+        select(
+            events.c.site_id,
+            events.c.page_id,
+            func.count(func.distinct(events.c.seq)).label("seen"),
+            func.max(events.c.seq).label("last_seq"),
+        )
+        .join(pages, and_(pages.c.site_id == events.c.site_id, pages.c.page_id == events.c.page_id))
+        .group_by(events.c.site_id, events.c.page_id)
+        .order_by(events.c.site_id, events.c.page_id)
+    )
+    return [
+        PageQuality(row.site_id, row.page_id, row.seen, row.last_seq, row.last_seq - row.seen)
+        for row in conn.execute(query)
+    ]
+
+
+def quality_summary(
+    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+) -> QualitySummary:
+    pages = page_quality(conn, site_id=site_id, start_ms=start_ms, end_ms=end_ms)
+    query = select(
+        func.count(),
+        func.coalesce(func.sum(sessions.c.duplicate_count), 0),
+        func.coalesce(func.sum(case((sessions.c.end_source == "timeout", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((sessions.c.end_source == "superseded", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((sessions.c.observed_from != 100, 1), else_=0)), 0),
+    )
+    if site_id is not None:
+        query = query.where(sessions.c.site_id == site_id)
+    if start_ms is not None:
+        query = query.where(sessions.c.started_at >= start_ms)
+    if end_ms is not None:
+        query = query.where(sessions.c.started_at < end_ms)
+    total, duplicates, timeouts, superseded, mid = conn.execute(query).one()
+    return QualitySummary(
+        events=sum(p.events for p in pages),
+        pages=len(pages),
+        pages_with_gaps=sum(1 for p in pages if p.missing),
+        missing_events=sum(p.missing for p in pages),
+        sessions=int(total),
+        duplicate_events=int(duplicates),
+        closed_by_timeout=int(timeouts),
+        closed_by_supersession=int(superseded),
+        observed_mid_session=int(mid),
+    )
