@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,13 +118,20 @@ class LoadClient:
     def _run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=10) as client:
             while not self._stop.is_set():
-                document = batch(
-                    self.site_key,
-                    [hash_event(i, f"#?status=100&i={i}") for i in range(1, self.events_per_batch + 1)],
-                )
+                document = batch(self.site_key, self._page_events())
                 with self._lock:
                     self.sent[document["page"]["id"]] = document
                 self.post(client, document)
+
+    def _page_events(self) -> list[dict[str, Any]]:
+        """A page's worth of realistic call events: one agent per page, customers calling in turn."""
+        agent = f"agent-{uuid.uuid4().hex[:12]}%40example.com"
+        events = []
+        for i in range(1, self.events_per_batch + 1):
+            customer = f"1390000{(i - 1) // 3:04d}"
+            status = (100, 200, 400)[(i - 1) % 3]
+            events.append(hash_event(i, f"#?mobile={customer}&status={status}&type=phone&agentEmail={agent}"))
+        return events
 
     def post(self, client: httpx.Client, document: dict[str, Any]) -> bool:
         """Post one batch; True when it was acknowledged."""

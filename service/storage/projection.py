@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     tuple_,
@@ -71,20 +72,28 @@ class SessionProjector:
 
 
 def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
-    pages: set[PageKey] = {(r["site_id"], r["page_id"]) for r in rows}
     parsed = [_hash_event_row(r) for r in rows if r["type"] == "hash"]
     if parsed:
         _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
-    streams = sorted({p["stream"] for p in parsed if p["stream"] is not None})
+    earliest: dict[str, int] = {}
+    for p in parsed:
+        if p["stream"] is not None:
+            earliest[p["stream"]] = min(p["event_at"], earliest.get(p["stream"], p["event_at"]))
+    streams = sorted(earliest)
+    # Actions come from messages only: a page needs them recomputed when it got a message, or when it
+    # already has actions that a new or re-assigned hash event may now precede.
+    pages: set[PageKey] = {(r["site_id"], r["page_id"]) for r in rows if r["type"] == "message"}
+    maybe_pages = {(p["site_id"], p["page_id"]) for p in parsed}
 
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         _lock(conn, [f"stream:{s}" for s in streams])
     touched_sessions: set[str] = set()
     if streams:
-        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, timeouts)
-        pages |= moved_pages
+        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, earliest, timeouts)
+        maybe_pages |= moved_pages
         touched_sessions |= old_ids | new_ids
+    pages |= _pages_with_actions(conn, sorted(maybe_pages - pages))
     ordered_pages = sorted(pages)
     if postgres:
         _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in ordered_pages])
@@ -119,28 +128,62 @@ def _clip(value: str | None) -> str | None:
 
 
 def _refold_streams(
-    conn: Connection, streams: list[str], timeouts: Timeouts
+    conn: Connection, streams: list[str], earliest: dict[str, int], timeouts: Timeouts
 ) -> tuple[set[PageKey], set[str], set[str]]:
-    """Fold the streams again; the pages whose hash events changed session, and the old and new ids."""
+    """Fold the streams' recent past again; the pages whose hash events changed session, old and new ids.
+
+    An event at time t can only affect sessions still open or heard of since t minus the longest timeout
+    (every rule looks back no further; when t is later than every stored event, no further than the
+    ringing window), so older closed sessions are *frozen*: kept as stored, their events left out. Folding
+    the rest from an empty state gives what a fold of the whole stream would (docs/sessions.md).
+    """
+    longest = max(timeouts.ringing_ms, timeouts.connected_ms)
+    stored: dict[str, list[Any]] = defaultdict(list)
+    oldest_cutoff = min(earliest.values()) - longest
+    for chunk in _chunks(streams):
+        query = select(
+            sessions.c.id,
+            sessions.c.stream,
+            sessions.c.ended_at,
+            sessions.c.last_event_at,
+            sessions.c.started_at,
+        ).where(
+            sessions.c.stream.in_(chunk),
+            or_(sessions.c.ended_at.is_(None), sessions.c.last_event_at >= oldest_cutoff),
+        )
+        for row in conn.execute(query):
+            stored[row.stream].append(row)
+    live: dict[str, set[str]] = defaultdict(set)  # stream -> ids of sessions that are not frozen
+    start_at: dict[str, int] = {}
+    for stream, rows in stored.items():
+        # New events later than everything stored (the usual case) can only repeat into a closed session
+        # within the ringing window; an older one may also change how an earlier session ended.
+        in_order = earliest[stream] >= max(row.last_event_at for row in rows)
+        cutoff = earliest[stream] - (timeouts.ringing_ms if in_order else longest)
+        for row in rows:
+            if row.ended_at is None or row.last_event_at >= cutoff:
+                live[stream].add(row.id)
+                start_at[stream] = min(row.started_at, start_at.get(stream, row.started_at))
+    since = min(min(start_at.get(s, earliest[s]), earliest[s]) for s in streams)
+
     by_stream: dict[str, list[CallEvent]] = defaultdict(list)
     current: dict[str, tuple[int, str, str | None]] = {}  # event id -> (site, page, session id now)
     site_of: dict[str, int] = {}
     for chunk in _chunks(streams):
-        for row in conn.execute(select(hash_events).where(hash_events.c.stream.in_(chunk))).mappings():
-            call = CccHash(status=row["status"], **{name: row[name] for name in _HASH_FIELDS})
-            by_stream[row["stream"]].append(CallEvent(row["event_id"], row["event_at"], row["status"], call))
-            current[row["event_id"]] = (row["site_id"], row["page_id"], row["session_id"])
-            site_of[row["stream"]] = row["site_id"]
+        query = select(hash_events).where(hash_events.c.stream.in_(chunk), hash_events.c.event_at >= since)
+        for hit in conn.execute(query).mappings():
+            if hit["session_id"] is not None and hit["session_id"] not in live[hit["stream"]]:
+                continue  # an event of a frozen session
+            call = CccHash(status=hit["status"], **{name: hit[name] for name in _HASH_FIELDS})
+            by_stream[hit["stream"]].append(CallEvent(hit["event_id"], hit["event_at"], hit["status"], call))
+            current[hit["event_id"]] = (hit["site_id"], hit["page_id"], hit["session_id"])
+            site_of[hit["stream"]] = hit["site_id"]
 
-    old_ids = {
-        session_id
-        for chunk in _chunks(streams)
-        for session_id in conn.execute(select(sessions.c.id).where(sessions.c.stream.in_(chunk))).scalars()
-    }
+    old_ids = {session_id for ids in live.values() for session_id in ids}
     folded = {stream: fold(stream, by_stream[stream], timeouts) for stream in streams}
+    for chunk in _chunks(sorted(old_ids)):
+        conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
     new_rows = [_session_row(site_of[stream], s) for stream, found in folded.items() for s in found]
-    for chunk in _chunks(streams):
-        conn.execute(delete(sessions).where(sessions.c.stream.in_(chunk)))
     for session_rows in _chunks(new_rows):
         conn.execute(insert(sessions), session_rows)
 
@@ -157,12 +200,22 @@ def _refold_streams(
         conn.execute(
             update(hash_events)
             .where(
-                hash_events.c.site_id == bindparam("b_site"), hash_events.c.event_id == bindparam("b_event")
+                hash_events.c.site_id == bindparam("b_site"),
+                hash_events.c.event_id == bindparam("b_event"),
             )
             .values(session_id=bindparam("b_session")),
             moves,
         )
     return moved_pages, old_ids, {s.id for found in folded.values() for s in found}
+
+
+def _pages_with_actions(conn: Connection, pages: list[PageKey]) -> set[PageKey]:
+    found: set[PageKey] = set()
+    for chunk in _chunks(pages):
+        query = select(actions.c.site_id, actions.c.page_id).distinct()
+        query = query.where(tuple_(actions.c.site_id, actions.c.page_id).in_(chunk))
+        found.update((row.site_id, row.page_id) for row in conn.execute(query))
+    return found
 
 
 def _session_row(site_id: int, session: Session) -> dict[str, Any]:
