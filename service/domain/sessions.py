@@ -108,51 +108,88 @@ def event_order(event: CallEvent) -> tuple[int, int, str]:
 
 
 def fold(stream: str, events: Iterable[CallEvent], timeouts: Timeouts) -> list[Session]:
-    sessions: list[Session] = []
-    current: Session | None = None
-    recently_closed: dict[str, Session] = {}
+    """Every session of a stream, from all of its events."""
+    folder = _Folder(stream, timeouts)
+    for event in sorted(events, key=event_order):
+        folder.feed(event)
+    return folder.sessions
 
-    def close(session: Session, source: EndSource, at: int) -> None:
+
+def resume(
+    stream: str,
+    open_session: Session | None,
+    closed: Iterable[Session],
+    events: Iterable[CallEvent],
+    timeouts: Timeouts,
+) -> list[Session]:
+    """Continue a fold from its stored state with events later than everything it has seen.
+
+    The state is the open session and, per customer, the latest closed session: all the fold consults.
+    Returns those sessions (changed or not) and the new ones, in the order a full fold would list them.
+    """
+    folder = _Folder(stream, timeouts)
+    known = sorted([*closed, *([open_session] if open_session else [])], key=lambda s: s.first_event_at)
+    for session in known:
+        folder.sessions.append(session)
+        if session.is_open:
+            folder.current = session
+        else:
+            folder.recently_closed[session.customer] = session
+    for event in sorted(events, key=event_order):
+        folder.feed(event)
+    return folder.sessions
+
+
+class _Folder:
+    def __init__(self, stream: str, timeouts: Timeouts) -> None:
+        self.stream = stream
+        self.timeouts = timeouts
+        self.sessions: list[Session] = []
+        self.current: Session | None = None
+        self.recently_closed: dict[str, Session] = {}
+
+    def _close(self, session: Session, source: EndSource, at: int) -> None:
         session.ended_at = at
         session.end_source = source
-        recently_closed[session.customer] = session
+        self.recently_closed[session.customer] = session
 
-    for event in sorted(events, key=event_order):
+    def feed(self, event: CallEvent) -> None:
+        timeouts = self.timeouts
         customer = event.hash.customer
+        current = self.current
         if current is not None and event.at - current.last_event_at > timeouts.for_status(current.status):
-            close(current, "timeout", current.last_event_at)
-            current = None
+            self._close(current, "timeout", current.last_event_at)
+            current = self.current = None
 
         if current is not None and customer != current.customer:
             # Only a voice stream mixes customers. A late end of a call the line already left is that
             # call's repeat, not a new call; anything else means the line moved on to another customer.
-            earlier = recently_closed.get(customer)
+            earlier = self.recently_closed.get(customer)
             if event.status == 400 and earlier is not None and _within(earlier, event, timeouts):
                 _repeat(earlier, event)
-                continue
-            close(current, "superseded", event.at)
-            current = None
+                return
+            self._close(current, "superseded", event.at)
+            current = self.current = None
 
         if current is not None:
             _advance(current, event)
             if not current.is_open:
-                recently_closed[customer] = current
-                current = None
-            continue
+                self.recently_closed[customer] = current
+                self.current = None
+            return
 
-        earlier = recently_closed.get(customer)
+        earlier = self.recently_closed.get(customer)
         if event.status != 100 and earlier is not None and _within(earlier, event, timeouts):
             # The end (or a connect) shown again after the session ended: a reload, or a second tab.
             _repeat(earlier, event)
-            continue
+            return
 
-        session = _open(stream, event)
-        sessions.append(session)
+        session = _open(self.stream, event)
+        self.sessions.append(session)
         if session.is_open:
-            current = session
+            self.current = session
         else:
-            recently_closed[customer] = session
-    return sessions
+            self.recently_closed[customer] = session
 
 
 def _within(session: Session, event: CallEvent, timeouts: Timeouts) -> bool:

@@ -38,8 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
-from service.domain.ccc import CccHash, parse_hash
-from service.domain.sessions import CallEvent, Session, Timeouts, fold, stream_of
+from service.domain.ccc import CccHash, Status, parse_hash
+from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.storage.events import EventRow
 from service.storage.schema import actions, events, hash_events, sessions
 
@@ -90,7 +90,7 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
         _lock(conn, [f"stream:{s}" for s in streams])
     touched_sessions: set[str] = set()
     if streams:
-        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, earliest, timeouts)
+        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, parsed, timeouts)
         maybe_pages |= moved_pages
         touched_sessions |= old_ids | new_ids
     pages |= _pages_with_actions(conn, sorted(maybe_pages - pages))
@@ -108,7 +108,7 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
 def _hash_event_row(row: EventRow) -> dict[str, Any]:
     raw = orjson.loads(row["raw"])
     call = parse_hash(raw.get("hash") if isinstance(raw.get("hash"), str) else "")
-    values = {name: _clip(getattr(call, name)) for name in _HASH_FIELDS}
+    values = {name: _clip(getattr(call, name), hash_events.c[name].type) for name in _HASH_FIELDS}
     return {
         "site_id": row["site_id"],
         "event_id": row["event_id"],
@@ -122,65 +122,87 @@ def _hash_event_row(row: EventRow) -> dict[str, Any]:
     }
 
 
-def _clip(value: str | None) -> str | None:
+def _clip(value: str | None, column_type: Any) -> str | None:
     # Column widths bound what one hash may put in a row; a value past them is cut, not a failed write.
-    return value[:200] if value is not None and len(value) > 200 else value
+    length = getattr(column_type, "length", None)
+    return value[:length] if value is not None and length is not None and len(value) > length else value
 
 
 def _refold_streams(
-    conn: Connection, streams: list[str], earliest: dict[str, int], timeouts: Timeouts
+    conn: Connection, streams: list[str], parsed: list[dict[str, Any]], timeouts: Timeouts
 ) -> tuple[set[PageKey], set[str], set[str]]:
-    """Fold the streams' recent past again; the pages whose hash events changed session, old and new ids.
+    """Bring the streams' sessions up to date; the pages whose hash events changed session, old and new ids.
 
-    An event at time t can only affect sessions still open or heard of since t minus the longest timeout
-    (every rule looks back no further; when t is later than every stored event, no further than the
-    ringing window), so older closed sessions are *frozen*: kept as stored, their events left out. Folding
-    the rest from an empty state gives what a fold of the whole stream would (docs/sessions.md).
+    Usually the new events come after everything stored for their stream: the fold then *resumes* from the
+    stored state (the open session and each new event's customer's latest closed session). Otherwise the
+    stream's recent past is folded again: an event at time t can only affect sessions still open or heard of
+    since t minus the longest timeout (no rule looks back further), so older closed sessions are *frozen*,
+    kept as stored, their events left out. Either way the result is what a fold of the whole stream gives
+    (docs/sessions.md; the property tests compare the two).
     """
+    new_events: dict[str, list[CallEvent]] = defaultdict(list)
+    current: dict[str, tuple[int, str, str | None]] = {}  # event id -> (site, page, session id now)
+    site_of: dict[str, int] = {}
+    for p in parsed:
+        if p["stream"] is not None:
+            new_events[p["stream"]].append(_call_event(p))
+            current[p["event_id"]] = (p["site_id"], p["page_id"], None)
+            site_of[p["stream"]] = p["site_id"]
+    earliest = {stream: min(e.at for e in found) for stream, found in new_events.items()}
     longest = max(timeouts.ringing_ms, timeouts.connected_ms)
-    stored: dict[str, list[Any]] = defaultdict(list)
     oldest_cutoff = min(earliest.values()) - longest
+    stored: dict[str, list[Any]] = defaultdict(list)
     for chunk in _chunks(streams):
-        query = select(
-            sessions.c.id,
-            sessions.c.stream,
-            sessions.c.ended_at,
-            sessions.c.last_event_at,
-            sessions.c.started_at,
-        ).where(
+        query = select(sessions).where(
             sessions.c.stream.in_(chunk),
             or_(sessions.c.ended_at.is_(None), sessions.c.last_event_at >= oldest_cutoff),
         )
-        for row in conn.execute(query):
-            stored[row.stream].append(row)
-    live: dict[str, set[str]] = defaultdict(set)  # stream -> ids of sessions that are not frozen
-    start_at: dict[str, int] = {}
-    for stream, rows in stored.items():
-        # New events later than everything stored (the usual case) can only repeat into a closed session
-        # within the ringing window; an older one may also change how an earlier session ended.
-        in_order = earliest[stream] >= max(row.last_event_at for row in rows)
-        cutoff = earliest[stream] - (timeouts.ringing_ms if in_order else longest)
-        for row in rows:
-            if row.ended_at is None or row.last_event_at >= cutoff:
-                live[stream].add(row.id)
-                start_at[stream] = min(row.started_at, start_at.get(stream, row.started_at))
-    since = min(min(start_at.get(s, earliest[s]), earliest[s]) for s in streams)
+        for row in conn.execute(query).mappings():
+            stored[row["stream"]].append(row)
 
-    by_stream: dict[str, list[CallEvent]] = defaultdict(list)
-    current: dict[str, tuple[int, str, str | None]] = {}  # event id -> (site, page, session id now)
-    site_of: dict[str, int] = {}
-    for chunk in _chunks(streams):
-        query = select(hash_events).where(hash_events.c.stream.in_(chunk), hash_events.c.event_at >= since)
-        for hit in conn.execute(query).mappings():
-            if hit["session_id"] is not None and hit["session_id"] not in live[hit["stream"]]:
-                continue  # an event of a frozen session
-            call = CccHash(status=hit["status"], **{name: hit[name] for name in _HASH_FIELDS})
-            by_stream[hit["stream"]].append(CallEvent(hit["event_id"], hit["event_at"], hit["status"], call))
-            current[hit["event_id"]] = (hit["site_id"], hit["page_id"], hit["session_id"])
-            site_of[hit["stream"]] = hit["site_id"]
+    old_ids: set[str] = set()
+    folded: dict[str, list[Session]] = {}
+    refold: dict[str, tuple[set[str], int]] = {}  # stream -> (ids of sessions not frozen, fold from)
+    for stream in streams:
+        rows = stored[stream]
+        if all(row["last_event_at"] < earliest[stream] for row in rows):
+            customers = {e.hash.customer for e in new_events[stream]}
+            open_rows = [row for row in rows if row["ended_at"] is None]
+            latest_closed: dict[str, Any] = {}
+            for row in rows:
+                customer = _row_call(row).customer
+                if row["ended_at"] is None or customer not in customers:
+                    continue
+                if customer not in latest_closed or row["started_at"] > latest_closed[customer]["started_at"]:
+                    latest_closed[customer] = row
+            state = [*open_rows, *latest_closed.values()]
+            old_ids.update(row["id"] for row in state)
+            open_session = _stored_session(open_rows[0]) if open_rows else None
+            closed = [_stored_session(row) for row in latest_closed.values()]
+            folded[stream] = resume(stream, open_session, closed, new_events[stream], timeouts)
+        else:
+            cutoff = earliest[stream] - longest
+            live = {row["id"] for row in rows if row["ended_at"] is None or row["last_event_at"] >= cutoff}
+            since = min([earliest[stream], *(row["started_at"] for row in rows if row["id"] in live)])
+            refold[stream] = (live, since)
+            old_ids |= live
 
-    old_ids = {session_id for ids in live.values() for session_id in ids}
-    folded = {stream: fold(stream, by_stream[stream], timeouts) for stream in streams}
+    if refold:
+        since = min(start for _, start in refold.values())
+        by_stream: dict[str, list[CallEvent]] = defaultdict(list)
+        for chunk in _chunks(sorted(refold)):
+            query = select(hash_events).where(
+                hash_events.c.stream.in_(chunk), hash_events.c.event_at >= since
+            )
+            for hit in conn.execute(query).mappings():
+                live, _ = refold[hit["stream"]]
+                if hit["session_id"] is not None and hit["session_id"] not in live:
+                    continue  # an event of a frozen session
+                by_stream[hit["stream"]].append(_call_event(hit))
+                current[hit["event_id"]] = (hit["site_id"], hit["page_id"], hit["session_id"])
+        for stream in refold:
+            folded[stream] = fold(stream, by_stream[stream], timeouts)
+
     for chunk in _chunks(sorted(old_ids)):
         conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
     new_rows = [_session_row(site_of[stream], s) for stream, found in folded.items() for s in found]
@@ -207,6 +229,42 @@ def _refold_streams(
             moves,
         )
     return moved_pages, old_ids, {s.id for found in folded.values() for s in found}
+
+
+def _row_call(row: Any) -> CccHash:
+    return CccHash(**{name: row[name] for name in _HASH_FIELDS})
+
+
+def _call_event(row: Any) -> CallEvent:
+    call = CccHash(status=row["status"], **{name: row[name] for name in _HASH_FIELDS})
+    return CallEvent(row["event_id"], row["event_at"], row["status"], call)
+
+
+def _stored_session(row: Any) -> Session:
+    """A stored session as the fold's state: what the fold consults and what it may still change."""
+    call = _row_call(row)
+    explicit_end = row["end_source"] == "explicit"
+    status: Status = 400 if explicit_end else 200 if row["connected_at"] is not None else 100
+    return Session(
+        id=row["id"],
+        stream=row["stream"],
+        customer=call.customer,
+        hash=call,
+        first_event_at=row["started_at"],
+        last_event_at=row["last_event_at"],
+        observed_from=row["observed_from"],
+        status=status,
+        offered_at=_ms(row["offered_at"]),
+        connected_at=_ms(row["connected_at"]),
+        ended_at=_ms(row["ended_at"]),
+        end_source=row["end_source"],
+        event_count=row["event_count"],
+        duplicate_count=row["duplicate_count"],
+    )
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else round(value.timestamp() * 1000)
 
 
 def _pages_with_actions(conn: Connection, pages: list[PageKey]) -> set[PageKey]:
@@ -290,7 +348,7 @@ def _action_row(site_id: int, action: Action) -> dict[str, Any]:
         "site_id": site_id,
         "id": action.id,
         "at": action.at,
-        "agent_email": _clip(action.agent_email),
+        "agent_email": _clip(action.agent_email, actions.c.agent_email.type),
         "action": action.action[:64],
         "session_id": action.session_id,
         "page_id": action.page_id,
