@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.config import Settings
 from service.storage.engine import Transactor, make_transactor
 from service.storage.events import EventRow, count_events
 from service.storage.registry import Site
-from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed
+from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed, classify_failure
 from tests import databases
 
 
@@ -278,3 +279,27 @@ def test_missing_postgres_database_is_unavailable(pg_admin: Engine) -> None:
         writer.submit([row(1)]).result(timeout=30)
     writer.close()
     assert "parameters" not in str(info.value)
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (OperationalError("INSERT", {}, _Orig("40P01")), "retry"),
+        (DBAPIError("INSERT", {}, _Orig("40001")), "retry"),
+        (DBAPIError("INSERT", {}, _Orig("57P01")), "unavailable"),
+        (DBAPIError("INSERT", {}, _Orig("53100")), "unavailable"),
+        (DBAPIError("INSERT", {}, _Orig("3D000")), "unavailable"),
+        (OperationalError("INSERT", {}, _Orig("")), "unavailable"),
+        (ConnectionRefusedError(), "unavailable"),
+        (DBAPIError("INSERT", {}, _Orig("23502")), "error"),
+        (ValueError("bug"), "error"),
+    ],
+)
+def test_failures_are_classified_by_sqlstate(error: BaseException, kind: str) -> None:
+    assert classify_failure(error) == kind

@@ -64,16 +64,17 @@ FailureKind = Literal["retry", "unavailable", "error"]
 
 
 def classify_failure(exc: BaseException) -> FailureKind:
+    sqlstate = (getattr(exc.orig, "sqlstate", None) or "") if isinstance(exc, DBAPIError) else ""
+    if sqlstate in _RETRY_SQLSTATES:
+        return "retry"
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         # OSError covers refused connections and timeouts from the driver; SQLite reports locked, full and
         # unopenable databases as OperationalError.
         return "unavailable"
-    if isinstance(exc, DBAPIError):
-        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        if sqlstate in _RETRY_SQLSTATES:
-            return "retry"
-        if exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03":
-            return "unavailable"
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03"
+    ):
+        return "unavailable"
     return "error"
 
 
