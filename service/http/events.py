@@ -36,7 +36,7 @@ UNAVAILABLE_RETRY_AFTER_S = 5
 
 async def post_events(request: Request) -> Response:
     state = app_state(request)
-    state.rate_limits.check_ip(request.client.host if request.client else "unknown")
+    await state.rate_limits.check_ip(request.client.host if request.client else "unknown")
     _check_media_type(request)
     body = await _read_body(request, state.settings.max_body_bytes)
     received_at = time.time_ns() // 1_000_000
@@ -55,7 +55,7 @@ async def post_events(request: Request) -> Response:
         ) from None
 
     site = await _find_site(state, envelope.site_key)
-    state.rate_limits.check_site(site.site_key)
+    await state.rate_limits.check_site(site.site_key)
     origin = request.headers.get("origin")
     if origin is None or origin not in site.origins:
         raise ApiError(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    and_,
     bindparam,
     delete,
     func,
@@ -271,7 +272,7 @@ def _pages_with_actions(conn: Connection, pages: list[PageKey]) -> set[PageKey]:
     found: set[PageKey] = set()
     for chunk in _chunks(pages):
         query = select(actions.c.site_id, actions.c.page_id).distinct()
-        query = query.where(tuple_(actions.c.site_id, actions.c.page_id).in_(chunk))
+        query = query.where(_on_pages(actions, chunk))
         found.update((row.site_id, row.page_id) for row in conn.execute(query))
     return found
 
@@ -311,7 +312,7 @@ def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
             hash_events.c.seq,
             hash_events.c.session_id,
             hash_events.c.agent_email,
-        ).where(tuple_(hash_events.c.site_id, hash_events.c.page_id).in_(chunk))
+        ).where(_on_pages(hash_events, chunk))
         for h in conn.execute(hash_query):
             hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.session_id, h.agent_email))
 
@@ -323,12 +324,12 @@ def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
             events.c.seq,
             events.c.event_at,
             events.c.raw,
-        ).where(tuple_(events.c.site_id, events.c.page_id).in_(chunk), events.c.type == "message")
+        ).where(_on_pages(events, chunk), events.c.type == "message")
         for m in conn.execute(message_query):
             data = orjson.loads(m.raw).get("data")
             messages[(m.site_id, m.page_id)].append(PageMessage(m.event_id, m.seq, m.event_at, data))
 
-        page_filter = tuple_(actions.c.site_id, actions.c.page_id).in_(chunk)
+        page_filter = _on_pages(actions, chunk)
         before = conn.execute(select(actions.c.session_id).where(page_filter)).scalars()
         touched.update(session_id for session_id in before if session_id is not None)
         conn.execute(delete(actions).where(page_filter))
@@ -389,6 +390,19 @@ def _insert_ignoring_existing(
     dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for chunk in _chunks(rows):
         conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=keys), chunk)
+
+
+def _on_pages(table: Any, pages: Sequence[PageKey]) -> Any:
+    """Rows of these (site, page) pairs, written so both databases use the (site_id, page_id, ...) index:
+    SQLite plans a row-value IN (``(a, b) IN (VALUES ...)``) on the first column only, reading every event
+    of the site. Page ids are random UUIDs, so the two separate IN lists select no foreign pairs in practice,
+    and the exact pair check below makes sure."""
+    sites = sorted({site_id for site_id, _ in pages})
+    page_ids = sorted({page_id for _, page_id in pages})
+    condition = and_(table.c.site_id.in_(sites), table.c.page_id.in_(page_ids))
+    if len(sites) > 1:
+        condition = and_(condition, tuple_(table.c.site_id, table.c.page_id).in_(list(pages)))
+    return condition
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
