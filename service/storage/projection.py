@@ -74,8 +74,6 @@ class SessionProjector:
 
 def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
     parsed = [_hash_event_row(r) for r in rows if r["type"] == "hash"]
-    if parsed:
-        _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
     earliest: dict[str, int] = {}
     for p in parsed:
         if p["stream"] is not None:
@@ -91,9 +89,14 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
         _lock(conn, [f"stream:{s}" for s in streams])
     touched_sessions: set[str] = set()
     if streams:
-        moved_pages, old_ids, new_ids = _refold_streams(conn, streams, parsed, timeouts)
+        moved_pages, old_ids, new_ids, assigned = _refold_streams(conn, streams, parsed, timeouts)
         maybe_pages |= moved_pages
         touched_sessions |= old_ids | new_ids
+        for p in parsed:
+            p["session_id"] = assigned.get(p["event_id"])
+    # Inserted after the fold, with their sessions: no update of what was just written.
+    if parsed:
+        _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
     pages |= _pages_with_actions(conn, sorted(maybe_pages - pages))
     ordered_pages = sorted(pages)
     if postgres:
@@ -131,8 +134,11 @@ def _clip(value: str | None, column_type: Any) -> str | None:
 
 def _refold_streams(
     conn: Connection, streams: list[str], parsed: list[dict[str, Any]], timeouts: Timeouts
-) -> tuple[set[PageKey], set[str], set[str]]:
-    """Bring the streams' sessions up to date; the pages whose hash events changed session, old and new ids.
+) -> tuple[set[PageKey], set[str], set[str], dict[str, str]]:
+    """Bring the streams' sessions up to date, from the stored events and the new ones (not stored yet).
+
+    Returns the pages whose stored hash events changed session, the old and new session ids, and the
+    session of each new event.
 
     Usually the new events come after everything stored for their stream: the fold then *resumes* from the
     stored state (the open session and each new event's customer's latest closed session). Otherwise the
@@ -142,11 +148,13 @@ def _refold_streams(
     (docs/sessions.md; the property tests compare the two).
     """
     new_events: dict[str, list[CallEvent]] = defaultdict(list)
+    new_ids_of: set[str] = set()
     current: dict[str, tuple[int, str, str | None]] = {}  # event id -> (site, page, session id now)
     site_of: dict[str, int] = {}
     for p in parsed:
         if p["stream"] is not None:
             new_events[p["stream"]].append(_call_event(p))
+            new_ids_of.add(p["event_id"])
             current[p["event_id"]] = (p["site_id"], p["page_id"], None)
             site_of[p["stream"]] = p["site_id"]
     earliest = {stream: min(e.at for e in found) for stream, found in new_events.items()}
@@ -202,7 +210,10 @@ def _refold_streams(
                 by_stream[hit["stream"]].append(_call_event(hit))
                 current[hit["event_id"]] = (hit["site_id"], hit["page_id"], hit["session_id"])
         for stream in refold:
-            folded[stream] = fold(stream, by_stream[stream], timeouts)
+            # The new events are not stored yet (they go in with their sessions, below).
+            stored_ids = {e.event_id for e in by_stream[stream]}
+            fresh = [e for e in new_events[stream] if e.event_id not in stored_ids]
+            folded[stream] = fold(stream, [*by_stream[stream], *fresh], timeouts)
 
     for chunk in _chunks(sorted(old_ids)):
         conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
@@ -212,11 +223,14 @@ def _refold_streams(
 
     moves: list[dict[str, Any]] = []
     moved_pages: set[PageKey] = set()
+    assigned: dict[str, str] = {}
     for found in folded.values():
         for session in found:
             for event_id in session.event_ids:
                 site_id, page_id, before = current[event_id]
-                if before != session.id:
+                if event_id in new_ids_of and before is None:
+                    assigned[event_id] = session.id
+                elif before != session.id:
                     moves.append({"b_site": site_id, "b_event": event_id, "b_session": session.id})
                     moved_pages.add((site_id, page_id))
     if moves:
@@ -229,7 +243,7 @@ def _refold_streams(
             .values(session_id=bindparam("b_session")),
             moves,
         )
-    return moved_pages, old_ids, {s.id for found in folded.values() for s in found}
+    return moved_pages, old_ids, {s.id for found in folded.values() for s in found}, assigned
 
 
 def _row_call(row: Any) -> CccHash:
