@@ -94,3 +94,37 @@ async def test_full_sqlite_answers_503_and_keeps_what_it_had(
     assert any(
         r.levelno == logging.ERROR and "SQLite database is full" in r.getMessage() for r in caplog.records
     )
+
+
+async def test_unavailable_database_is_503_without_its_details(
+    api: httpx.AsyncClient, site: Site, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.storage.writer import EventWriter, StorageUnavailable
+
+    def refuse(_self: EventWriter, _rows: object) -> None:
+        raise StorageUnavailable("INSERT INTO events ... [parameters: ('#?mobile=18888888888',)]")
+
+    monkeypatch.setattr(EventWriter, "submit", refuse)
+    response = await api.post(
+        "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
+    )
+    error = assert_error(response, 503, "unavailable")
+    assert response.headers["retry-after"] == "5"
+    assert "18888888888" not in response.text
+    assert "INSERT" not in error["message"]
+    assert stored(engine) == 0
+
+
+async def test_shutting_down_is_503(
+    api: httpx.AsyncClient, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.storage.writer import EventWriter, WriterClosed
+
+    def closed(_self: EventWriter, _rows: object) -> None:
+        raise WriterClosed("the server is shutting down")
+
+    monkeypatch.setattr(EventWriter, "submit", closed)
+    response = await api.post(
+        "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
+    )
+    assert assert_error(response, 503, "unavailable")["message"] == "the server is shutting down"

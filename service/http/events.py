@@ -27,7 +27,7 @@ from service.protocol import (
 )
 from service.storage.events import EventKey, EventRow
 from service.storage.registry import Site
-from service.storage.writer import Overloaded, StorageUnavailable
+from service.storage.writer import Overloaded, StorageUnavailable, WriterClosed
 
 ACCEPTED_MEDIA_TYPES = ("text/plain", "application/json")
 OVERLOADED_RETRY_AFTER_S = 1
@@ -71,10 +71,12 @@ async def post_events(request: Request) -> Response:
             stored = await asyncio.wrap_future(state.writer.submit(rows))
         except Overloaded as exc:
             raise _unavailable(str(exc), OVERLOADED_RETRY_AFTER_S) from None
-        except StorageUnavailable as exc:
-            raise _unavailable(
-                f"the database cannot take writes now: {exc}", UNAVAILABLE_RETRY_AFTER_S
-            ) from None
+        except WriterClosed:
+            raise _unavailable("the server is shutting down", UNAVAILABLE_RETRY_AFTER_S) from None
+        except StorageUnavailable:
+            # The cause is in the log; it may name other sites' data, so the client gets none of it.
+            message = f"the database cannot take writes now; retry after {UNAVAILABLE_RETRY_AFTER_S} s"
+            raise _unavailable(message, UNAVAILABLE_RETRY_AFTER_S) from None
     results = _results(envelope, site, stored)
     for status in ("accepted", "duplicate", "rejected"):
         if count := sum(1 for r in results if r["status"] == status):
