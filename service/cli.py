@@ -265,7 +265,7 @@ def purge(older_than: str) -> None:
     cutoff_ms = time.time_ns() // 1_000_000 - hours * 3_600_000
     settings = _settings()
     with _engine(settings, "write") as engine:
-        removed = retention.purge(engine, cutoff_ms)
+        removed = retention.purge(engine, cutoff_ms, session_timeouts(settings))
     cutoff = datetime.fromtimestamp(cutoff_ms / 1000, UTC).isoformat(timespec="seconds")
     summary = ", ".join(f"{n} {table}" for table, n in removed.items())
     click.echo(f"removed everything before {cutoff}: {summary}")

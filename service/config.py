@@ -237,6 +237,8 @@ class Settings:
                 values[spec.field] = spec.parse(raw)
             except ValueError as exc:
                 problems.append(f"{spec.env}: {exc}")
+        if values.get("connected_timeout_s", 14400) < values.get("ringing_timeout_s", 600):
+            problems.append("CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S")
         if values.get("pii_mode") == "hmac" and len(values.get("pii_key", "")) < 16:
             problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
         if problems:

@@ -56,7 +56,11 @@ def page_message(seq: int, event: str, message: object, event_id: str | None = N
 
 
 def test_actions_link_to_the_latest_hash_by_seq() -> None:
-    hashes = [PageHash(1, "s1", "ann@x.com"), PageHash(4, "s2", "ann@x.com"), PageHash(6, None, "ann@x.com")]
+    hashes = [
+        PageHash(1, "h1", "s1", "ann@x.com"),
+        PageHash(4, "h4", "s2", "ann@x.com"),
+        PageHash(6, "h6", None, "ann@x.com"),
+    ]
     messages = [
         page_message(2, "callOut", {"phoneNumber": "158", "desc": "Mr. Liu"}),
         page_message(5, "sendCard", {"header": "H", "desc": "D", "pic": "P", "url": "U", "extra": 1}),
@@ -75,7 +79,7 @@ def test_actions_link_to_the_latest_hash_by_seq() -> None:
 
 def test_action_before_any_hash_has_no_session_or_agent() -> None:
     (action,) = actions_for_page(
-        "page", [PageHash(2, "s1", "a")], [page_message(1, "callOut", {"phoneNumber": "1"})]
+        "page", [PageHash(2, "h2", "s1", "a")], [page_message(1, "callOut", {"phoneNumber": "1"})]
     )
     assert action.session_id is None
     assert action.agent_email is None

@@ -18,7 +18,7 @@ from service.storage.records import ACTION_FIELDS, EVENT_FIELDS, SESSION_FIELDS
 from service.storage.registry import Site
 from service.storage.schema import events
 from tests.conftest import ORIGIN, running_app
-from tests.projection_helpers import T0, derived, hash_row, ingest, message_row
+from tests.projection_helpers import T0, TIMEOUTS, derived, hash_row, ingest, message_row, rebuild_all
 
 AGENT = "agentEmail=ann%40x.com&sdkAppId=1400"
 
@@ -101,9 +101,7 @@ def test_rebuild_command_reproduces_sessions(db_url: str, engine: Engine, histor
 def test_purge_removes_old_data_and_says_so(db_url: str, engine: Engine, history: None) -> None:
     result = run(db_url, "purge", "--older-than", "90d")  # T0 lies a year back
     assert result.exit_code == 0, result.output
-    assert "5 events" in result.output
-    assert "1 sessions" in result.output
-    assert "1 actions" in result.output
+    assert "5 events, 1 sessions, 1 actions" in result.output
     assert derived(engine) == {"sessions": [], "actions": [], "hash_events": []}
     with engine.connect() as conn:
         assert conn.execute(select(events)).all() == []
@@ -116,11 +114,40 @@ def test_purge_keeps_recent_data(db_url: str, engine: Engine, history: None) -> 
     assert len(derived(engine)["sessions"]) == 1
 
 
+def test_purge_rederives_a_session_that_spans_the_cutoff(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    now = int(time.time() * 1000)
+    old, recent = now - 10 * 86_400_000, now - 3_600_000
+    page = "44444444-4444-4444-8444-444444444444"
+    ingest(settings, [[
+        hash_row(site.id, page, 1, old, f"#?mobile=1&status=100&type=im&{AGENT}"),
+        hash_row(site.id, page, 2, old + 5_000, f"#?mobile=1&status=200&type=im&{AGENT}"),
+        message_row(site.id, page, 3, old + 9_000, "sendCard", {"header": "h"}),
+        hash_row(site.id, page, 4, recent, f"#?mobile=1&status=200&type=im&{AGENT}"),
+        hash_row(site.id, page, 5, recent + 60_000, f"#?mobile=1&status=400&type=im&{AGENT}"),
+    ]])  # fmt: skip
+    result = run(settings.database_url, "purge", "--older-than", "7d")
+    assert "3 events" in result.output, result.output
+    purged = derived(engine)
+    assert len(purged["sessions"]) == 1
+    assert purged["actions"] == []
+    rebuild_all(settings)
+    assert derived(engine) == purged  # what remains is exactly what ingesting the remaining log gives
+    with engine.connect() as conn:
+        assert conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars().all() == [4, 5]
+
+
 def test_quality_counts_gaps_duplicates_and_inference(engine: Engine, history: None, site: Site) -> None:
     with engine.connect() as conn:
         (page,) = page_quality(conn, site_id=site.id)
-        summary = quality_summary(conn, site_id=site.id)
-    assert (page.events, page.last_seq, page.missing) == (5, 6, 1)  # seq 4 never arrived
+        summary = quality_summary(conn, site_id=site.id, now_ms=T0 + 3_600_000, timeouts=TIMEOUTS)
+    assert (page.events, page.last_seq, page.missing, page.repeated_seqs) == (
+        5,
+        6,
+        1,
+        0,
+    )  # seq 4 never arrived
     assert (summary.events, summary.pages, summary.pages_with_gaps, summary.missing_events) == (5, 1, 1, 1)
     assert (summary.sessions, summary.duplicate_events) == (1, 1)
     assert (summary.closed_by_timeout, summary.closed_by_supersession, summary.observed_mid_session) == (
@@ -165,3 +192,13 @@ def test_hmac_mode_needs_a_key() -> None:
     result = CliRunner().invoke(cli, ["sites", "list"], env={"CALLTRAIL_PII_MODE": "hmac"})
     assert result.exit_code == 1
     assert "CALLTRAIL_PII_KEY" in result.output
+
+
+def test_quality_counts_open_sessions_past_their_timeout(
+    engine: Engine, settings: Settings, site: Site
+) -> None:
+    ingest(settings, [[hash_row(site.id, "p", 1, T0, f"#?mobile=9&status=100&type=phone&{AGENT}")]])
+    with engine.connect() as conn:
+        before = quality_summary(conn, site_id=site.id, now_ms=T0 + 60_000, timeouts=TIMEOUTS)
+        after = quality_summary(conn, site_id=site.id, now_ms=T0 + 3_600_000, timeouts=TIMEOUTS)
+    assert (before.closed_by_timeout, after.closed_by_timeout) == (0, 1)

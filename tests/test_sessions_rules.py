@@ -7,7 +7,7 @@ import random
 import pytest
 
 from service.domain.ccc import parse_hash
-from service.domain.sessions import CallEvent, Session, Timeouts, fold, stale, stream_of
+from service.domain.sessions import CallEvent, Session, Timeouts, fold, stale, stream_of, timed_out
 
 T0 = 1_764_000_000_000
 S = 1000  # one second in ms
@@ -145,6 +145,17 @@ def test_rule_om_shares_the_agent_line_with_phone() -> None:
     )
 
 
+def test_rule_late_end_of_a_long_superseded_call_is_measured_from_the_supersession() -> None:
+    # A's call lasted 5 minutes before B's offer took the line; A's own 400 comes 400 s after that.
+    a, b = "13900000001", "13900000002"
+    first, second = run(ev(1, 0, 100, a), ev(2, 4, 200, a), ev(3, 300, 100, b), ev(4, 700, 400, a))
+    assert first.end_source == "superseded"
+    assert first.ended_at == T0 + 300 * S
+    assert first.duplicate_count == 1
+    assert second.is_open
+    assert second.offered_at == T0 + 300 * S
+
+
 def test_rule_late_end_of_a_superseded_call_does_not_supersede_the_next() -> None:
     a, b = "13900000001", "13900000002"
     first, second = run(ev(1, 0, 100, a), ev(2, 60, 100, b), ev(3, 61, 400, a), ev(4, 70, 200, b))
@@ -185,9 +196,13 @@ def test_rule_unheard_connected_call_times_out() -> None:
 
 
 def test_rule_stale_open_sessions_read_as_timed_out() -> None:
-    (call,) = run(ev(1, 0, 100))
-    assert not stale(call, T0 + 599 * S, TIMEOUTS)
-    assert stale(call, T0 + 601 * S, TIMEOUTS)
+    (ringing,) = run(ev(1, 0, 100))
+    assert not stale(ringing, T0 + 599 * S, TIMEOUTS)
+    assert stale(ringing, T0 + 601 * S, TIMEOUTS)
+    (connected,) = run(ev(1, 0, 100), ev(2, 5, 200))
+    assert not stale(connected, T0 + 3600 * S, TIMEOUTS)
+    assert not timed_out(True, T0 + 5 * S, T0 + 4 * 3600 * S, TIMEOUTS)
+    assert timed_out(True, T0 + 5 * S, T0 + 5 * S + 4 * 3600 * S + 1, TIMEOUTS)
 
 
 def test_rule_session_key_separates_agents_apps_and_sites() -> None:
@@ -205,7 +220,7 @@ def test_rule_missing_fields_are_filled_from_later_events() -> None:
     assert call.hash.customer_nickname == "Liu"
 
 
-def test_rule_order_and_repetition_do_not_matter() -> None:
+def test_rule_order_does_not_matter() -> None:
     history = [
         ev(1, 0, 100, "a"), ev(2, 3, 200, "a"), ev(3, 50, 400, "a"), ev(4, 51, 400, "a"),
         ev(5, 60, 100, "b"), ev(6, 90, 100, "c"), ev(7, 95, 200, "c"), ev(8, 20000, 100, "c"),

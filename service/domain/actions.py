@@ -13,6 +13,7 @@ CCC_SDK_SOURCE = "ccc-sdk"
 @dataclass(frozen=True)
 class PageHash:
     seq: int
+    event_id: str
     session_id: str | None
     agent_email: str | None
 
@@ -57,7 +58,7 @@ def describe(data: Any) -> tuple[str, dict[str, Any]] | None:
 def actions_for_page(
     page_id: str, hashes: Sequence[PageHash], messages: Sequence[PageMessage]
 ) -> list[Action]:
-    ordered_hashes = sorted(hashes, key=lambda h: h.seq)
+    ordered_hashes = sorted(hashes, key=lambda h: (h.seq, h.event_id))
     actions: list[Action] = []
     for message in sorted(messages, key=lambda m: (m.seq, m.event_id)):
         described = describe(message.data)

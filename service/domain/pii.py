@@ -30,7 +30,8 @@ class PiiPolicy:
             raise ValueError("hmac mode needs a key of at least 16 bytes")
 
     def protect(self, value: str) -> str:
-        if self.mode == "raw" or value == "" or value.startswith(HMAC_PREFIX):
+        # Applied once, at ingestion: there is no already-protected value to recognise and skip.
+        if self.mode == "raw" or value == "":
             return value
         if self.mode == "mask":
             return mask(value)
@@ -51,9 +52,10 @@ class PiiPolicy:
                 isinstance(payload, dict)
                 and payload.get("event") == "callOut"
                 and isinstance(message, dict)
-                and isinstance(message.get("phoneNumber"), str)
+                and isinstance(message.get("phoneNumber"), str | int)
+                and not isinstance(message.get("phoneNumber"), bool)
             ):
-                message = {**message, "phoneNumber": self.protect(message["phoneNumber"])}
+                message = {**message, "phoneNumber": self.protect(str(message["phoneNumber"]))}
                 return {**event, "data": {**data, "payload": {**payload, "message": message}}}  # type: ignore[dict-item]
         return event
 

@@ -193,7 +193,16 @@ class _Folder:
 
 
 def _within(session: Session, event: CallEvent, timeouts: Timeouts) -> bool:
-    return event.at - session.last_event_at <= timeouts.ringing_ms
+    """Whether an event comes soon enough after a closed session's end to be a repeat of it.
+
+    Measured from when the session was last heard of or ended, whichever is later: a call superseded at the
+    next call's offer can still send its own late end after that.
+    """
+    return event.at - last_touch(session) <= timeouts.ringing_ms
+
+
+def last_touch(session: Session) -> int:
+    return max(session.last_event_at, session.ended_at or session.last_event_at)
 
 
 def _repeat(session: Session, event: CallEvent) -> None:

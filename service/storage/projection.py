@@ -86,6 +86,8 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
 
     postgres = conn.dialect.name == "postgresql"
     if postgres:
+        # Shared with every other writer, exclusive for `rebuild`: a rebuild never interleaves with ingestion.
+        _lock(conn, ["projection"], shared=True)
         _lock(conn, [f"stream:{s}" for s in streams])
     touched_sessions: set[str] = set()
     if streams:
@@ -97,10 +99,12 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
     # Inserted after the fold, with their sessions: no update of what was just written.
     if parsed:
         _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
+    if postgres:
+        # Every page that may need its actions recomputed is locked before looking: a page that only got a
+        # hash event here may be getting its first message in another writer right now.
+        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in sorted(pages | maybe_pages)])
     pages |= _pages_with_actions(conn, sorted(maybe_pages - pages))
     ordered_pages = sorted(pages)
-    if postgres:
-        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in ordered_pages])
     touched_sessions |= _recompute_actions(conn, ordered_pages)
     ordered_sessions = sorted(touched_sessions)
     if postgres:
@@ -164,7 +168,11 @@ def _refold_streams(
     for chunk in _chunks(streams):
         query = select(sessions).where(
             sessions.c.stream.in_(chunk),
-            or_(sessions.c.ended_at.is_(None), sessions.c.last_event_at >= oldest_cutoff),
+            or_(
+                sessions.c.ended_at.is_(None),
+                sessions.c.last_event_at >= oldest_cutoff,
+                sessions.c.ended_at >= _datetime(oldest_cutoff),
+            ),
         )
         for row in conn.execute(query).mappings():
             stored[row["stream"]].append(row)
@@ -174,16 +182,9 @@ def _refold_streams(
     refold: dict[str, tuple[set[str], int]] = {}  # stream -> (ids of sessions not frozen, fold from)
     for stream in streams:
         rows = stored[stream]
-        if all(row["last_event_at"] < earliest[stream] for row in rows):
-            customers = {e.hash.customer for e in new_events[stream]}
+        latest_closed = _latest_closed(rows, {e.hash.customer for e in new_events[stream]})
+        if latest_closed is not None and all(row["last_event_at"] < earliest[stream] for row in rows):
             open_rows = [row for row in rows if row["ended_at"] is None]
-            latest_closed: dict[str, Any] = {}
-            for row in rows:
-                customer = _row_call(row).customer
-                if row["ended_at"] is None or customer not in customers:
-                    continue
-                if customer not in latest_closed or row["started_at"] > latest_closed[customer]["started_at"]:
-                    latest_closed[customer] = row
             state = [*open_rows, *latest_closed.values()]
             old_ids.update(row["id"] for row in state)
             open_session = _stored_session(open_rows[0]) if open_rows else None
@@ -191,7 +192,7 @@ def _refold_streams(
             folded[stream] = resume(stream, open_session, closed, new_events[stream], timeouts)
         else:
             cutoff = earliest[stream] - longest
-            live = {row["id"] for row in rows if row["ended_at"] is None or row["last_event_at"] >= cutoff}
+            live = {row["id"] for row in rows if row["ended_at"] is None or _last_touch(row) >= cutoff}
             since = min([earliest[stream], *(row["started_at"] for row in rows if row["id"] in live)])
             refold[stream] = (live, since)
             old_ids |= live
@@ -244,6 +245,28 @@ def _refold_streams(
             moves,
         )
     return moved_pages, old_ids, {s.id for found in folded.values() for s in found}, assigned
+
+
+def _latest_closed(rows: list[Any], customers: set[str]) -> dict[str, Any] | None:
+    """Per customer, the closed session a fold would remember last; None when two tie (same first
+    millisecond), which the stored rows cannot order the way the fold did."""
+    latest: dict[str, Any] = {}
+    tied: set[str] = set()
+    for row in rows:
+        customer = _row_call(row).customer
+        if row["ended_at"] is None or customer not in customers:
+            continue
+        if customer not in latest or row["started_at"] > latest[customer]["started_at"]:
+            latest[customer] = row
+            tied.discard(customer)
+        elif row["started_at"] == latest[customer]["started_at"]:
+            tied.add(customer)
+    return None if tied else latest
+
+
+def _last_touch(row: Any) -> int:
+    ended = _ms(row["ended_at"])
+    return int(row["last_event_at"]) if ended is None else max(int(row["last_event_at"]), ended)
 
 
 def _row_call(row: Any) -> CccHash:
@@ -324,11 +347,12 @@ def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
             hash_events.c.site_id,
             hash_events.c.page_id,
             hash_events.c.seq,
+            hash_events.c.event_id,
             hash_events.c.session_id,
             hash_events.c.agent_email,
         ).where(_on_pages(hash_events, chunk))
         for h in conn.execute(hash_query):
-            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.session_id, h.agent_email))
+            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.event_id, h.session_id, h.agent_email))
 
         messages: dict[PageKey, list[PageMessage]] = defaultdict(list)
         message_query = select(
@@ -387,12 +411,16 @@ def _recount(conn: Connection, session_ids: list[str]) -> None:
         )
 
 
-def _lock(conn: Connection, names: list[str]) -> None:
+_EXCLUSIVE_LOCKS = "SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS t(k)"
+_SHARED_LOCKS = "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(:keys) AS t(k)"
+
+
+def _lock(conn: Connection, names: list[str], *, shared: bool = False) -> None:
     """Transaction-scoped advisory locks, in the order given (callers sort), in one round trip."""
     if not names:
         return
     keys = [int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names]
-    statement = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS t(k)").bindparams(
+    statement = text(_SHARED_LOCKS if shared else _EXCLUSIVE_LOCKS).bindparams(
         bindparam("keys", type_=postgresql.ARRAY(BigInteger))
     )
     conn.execute(statement, {"keys": keys})
@@ -452,17 +480,18 @@ def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int
 def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
     """Recompute every derived record from the raw log, through the same projection ingestion uses.
 
-    Because the projection recomputes whole streams and pages from what is stored, feeding it the log in
-    any chunks yields what ingestion produced. Each chunk is its own transaction; returns the events read.
+    Because the projection recomputes from what is stored, feeding it the log in chunks yields what ingestion
+    produced. It runs as one transaction, so readers see the old records until it commits; on PostgreSQL it
+    holds the projection lock exclusively, so writers wait rather than project half-rebuilt state (on SQLite
+    the transaction's write lock does that). Returns the number of events read.
     """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _lock(conn, ["projection"])
         clear(conn)
-    last_id, total = 0, 0
-    while True:
-        with engine.begin() as conn:
-            found = stored_events(conn, last_id, chunk)
-            if not found:
-                return total
+        last_id, total = 0, 0
+        while found := stored_events(conn, last_id, chunk):
             project(conn, [row for _, row in found], timeouts)
-        last_id = found[-1][0]
-        total += len(found)
+            last_id = found[-1][0]
+            total += len(found)
+        return total

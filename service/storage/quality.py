@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
+from service.domain.sessions import Timeouts
 from service.storage.schema import events, sessions
 
 
@@ -16,6 +17,7 @@ class PageQuality:
     events: int
     last_seq: int
     missing: int  # seqs from 1 to the last one seen that never arrived: lost between browser and server
+    repeated_seqs: int  # events stored under a seq another event of the page already had (a shim fault)
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class QualitySummary:
     missing_events: int
     sessions: int
     duplicate_events: int  # repeated statuses folded into sessions (reloads, second tabs)
-    closed_by_timeout: int
+    closed_by_timeout: int  # stored so, or open and unheard past the timeout as of now
     closed_by_supersession: int
     observed_mid_session: int
 
@@ -47,6 +49,7 @@ def page_quality(
         select(
             events.c.site_id,
             events.c.page_id,
+            func.count().label("stored"),
             func.count(func.distinct(events.c.seq)).label("seen"),
             func.max(events.c.seq).label("last_seq"),
         )
@@ -55,19 +58,41 @@ def page_quality(
         .order_by(events.c.site_id, events.c.page_id)
     )
     return [
-        PageQuality(row.site_id, row.page_id, row.seen, row.last_seq, row.last_seq - row.seen)
+        PageQuality(
+            row.site_id, row.page_id, row.stored, row.last_seq, row.last_seq - row.seen, row.stored - row.seen
+        )
         for row in conn.execute(query)
     ]
 
 
 def quality_summary(
-    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+    conn: Connection,
+    *,
+    now_ms: int,
+    timeouts: Timeouts,
+    site_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> QualitySummary:
     pages = page_quality(conn, site_id=site_id, start_ms=start_ms, end_ms=end_ms)
+    # The same read-time view as the session records: an open session unheard past its timeout has ended.
+    timed_out = or_(
+        sessions.c.end_source == "timeout",
+        and_(
+            sessions.c.ended_at.is_(None),
+            sessions.c.connected_at.is_(None),
+            sessions.c.last_event_at < now_ms - timeouts.ringing_ms,
+        ),
+        and_(
+            sessions.c.ended_at.is_(None),
+            sessions.c.connected_at.is_not(None),
+            sessions.c.last_event_at < now_ms - timeouts.connected_ms,
+        ),
+    )
     query = select(
         func.count(),
         func.coalesce(func.sum(sessions.c.duplicate_count), 0),
-        func.coalesce(func.sum(case((sessions.c.end_source == "timeout", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((timed_out, 1), else_=0)), 0),
         func.coalesce(func.sum(case((sessions.c.end_source == "superseded", 1), else_=0)), 0),
         func.coalesce(func.sum(case((sessions.c.observed_from != 100, 1), else_=0)), 0),
     )
@@ -77,7 +102,7 @@ def quality_summary(
         query = query.where(sessions.c.started_at >= start_ms)
     if end_ms is not None:
         query = query.where(sessions.c.started_at < end_ms)
-    total, duplicates, timeouts, superseded, mid = conn.execute(query).one()
+    total, duplicates, by_timeout, superseded, mid = conn.execute(query).one()
     return QualitySummary(
         events=sum(p.events for p in pages),
         pages=len(pages),
@@ -85,7 +110,7 @@ def quality_summary(
         missing_events=sum(p.missing for p in pages),
         sessions=int(total),
         duplicate_events=int(duplicates),
-        closed_by_timeout=int(timeouts),
+        closed_by_timeout=int(by_timeout),
         closed_by_supersession=int(superseded),
         observed_mid_session=int(mid),
     )

@@ -1,25 +1,36 @@
-"""Retention: delete raw events and everything derived from them past a cut-off."""
+"""Retention: delete raw events past a cut-off, and derive sessions and actions again from what remains."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete, func, select
 
-from service.storage.schema import actions, events, hash_events, sessions
+from service.domain.sessions import Timeouts
+from service.storage.projection import rebuild
+from service.storage.schema import actions, events, sessions
 
 
-def purge(engine: Engine, cutoff_ms: int) -> dict[str, int]:
-    """Delete what happened before ``cutoff_ms`` (by corrected event time); the counts per table.
+def purge(engine: Engine, cutoff_ms: int, timeouts: Timeouts) -> dict[str, int]:
+    """Delete the raw events that happened before ``cutoff_ms`` (corrected time); the counts removed.
 
-    Sessions go when their last event is before the cut-off, so a call that spans it is kept whole.
+    Derived records are then rebuilt from the remaining log, so they stay exactly what ingestion of that log
+    would give: a session that spans the cut-off is derived from its remaining events (and may then read as
+    observed mid-way). The rebuild reads the whole remaining log.
     """
-    removed: dict[str, int] = {}
     with engine.begin() as conn:
-        removed["actions"] = conn.execute(delete(actions).where(actions.c.at < cutoff_ms)).rowcount
-        removed["sessions"] = conn.execute(
-            delete(sessions).where(sessions.c.last_event_at < cutoff_ms)
-        ).rowcount
-        removed["hash_events"] = conn.execute(
-            delete(hash_events).where(hash_events.c.event_at < cutoff_ms)
-        ).rowcount
-        removed["events"] = conn.execute(delete(events).where(events.c.event_at < cutoff_ms)).rowcount
-    return removed
+        before = _counts(conn)
+        removed_events = conn.execute(delete(events).where(events.c.event_at < cutoff_ms)).rowcount
+    rebuild(engine, timeouts)
+    with engine.connect() as conn:
+        after = _counts(conn)
+    return {
+        "events": removed_events,
+        "sessions": before["sessions"] - after["sessions"],
+        "actions": before["actions"] - after["actions"],
+    }
+
+
+def _counts(conn: Connection) -> dict[str, int]:
+    return {
+        name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+        for name, table in (("sessions", sessions), ("actions", actions))
+    }
