@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -73,43 +74,43 @@ class SessionProjector:
 
 
 def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
-    parsed = [_hash_event_row(r) for r in rows if r["type"] == "hash"]
-    earliest: dict[str, int] = {}
-    for p in parsed:
-        if p["stream"] is not None:
-            earliest[p["stream"]] = min(p["event_at"], earliest.get(p["stream"], p["event_at"]))
-    streams = sorted(earliest)
-    # Actions come from messages only: a page needs them recomputed when it got a message, or when it
-    # already has actions that a new or re-assigned hash event may now precede.
-    pages: set[PageKey] = {(r["site_id"], r["page_id"]) for r in rows if r["type"] == "message"}
-    maybe_pages = {(p["site_id"], p["page_id"]) for p in parsed}
+    """Derive what the new rows change, in three phases: read and fold; take every lock; write.
 
+    No derived row is written before the last lock is held, so on PostgreSQL two writers can only ever wait
+    for each other in the global lock order (projection, streams, pages, sessions), never in a cycle.
+    """
+    parsed = [_hash_event_row(r) for r in rows if r["type"] == "hash"]
+    streams = sorted({p["stream"] for p in parsed if p["stream"] is not None})
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # Shared with every other writer, exclusive for `rebuild`: a rebuild never interleaves with ingestion.
         _lock(conn, ["projection"], shared=True)
         _lock(conn, [f"stream:{s}" for s in streams])
-    touched_sessions: set[str] = set()
-    if streams:
-        moved_pages, old_ids, new_ids, assigned = _refold_streams(conn, streams, parsed, timeouts)
-        maybe_pages |= moved_pages
-        touched_sessions |= old_ids | new_ids
-        for p in parsed:
-            p["session_id"] = assigned.get(p["event_id"])
-    # Inserted after the fold, with their sessions: no update of what was just written.
+    folded = _fold_streams(conn, streams, parsed, timeouts) if streams else _Folded()
+    for p in parsed:
+        p["session_id"] = folded.assigned.get(p["event_id"], p["session_id"])
+
+    # Actions come from messages only: a page needs them recomputed when it got a message, or when it
+    # already has actions that a new or re-assigned hash event may now precede.
+    pages: set[PageKey] = {(r["site_id"], r["page_id"]) for r in rows if r["type"] == "message"}
+    candidates = pages | {(p["site_id"], p["page_id"]) for p in parsed} | folded.moved_pages
+    if postgres:
+        # Locked before looking: a page that only got a hash event here may be getting its first message in
+        # another writer right now.
+        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in sorted(candidates)])
+    pages |= _pages_with_actions(conn, sorted(candidates - pages))
+    new_actions, previous_sessions = _compute_actions(conn, sorted(pages), parsed, folded.moves)
+
+    touched = folded.old_ids | folded.new_ids | previous_sessions
+    touched.update(a["session_id"] for a in new_actions if a["session_id"] is not None)
+    ordered_sessions = sorted(touched)
+    if postgres:
+        _lock(conn, [f"session:{s}" for s in ordered_sessions])
+
+    _write_folds(conn, folded)
     if parsed:
         _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
-    if postgres:
-        # Every page that may need its actions recomputed is locked before looking: a page that only got a
-        # hash event here may be getting its first message in another writer right now.
-        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in sorted(pages | maybe_pages)])
-    pages |= _pages_with_actions(conn, sorted(maybe_pages - pages))
-    ordered_pages = sorted(pages)
-    touched_sessions |= _recompute_actions(conn, ordered_pages)
-    ordered_sessions = sorted(touched_sessions)
-    if postgres:
-        # Counting after the lock sees every action another writer committed for these sessions.
-        _lock(conn, [f"session:{s}" for s in ordered_sessions])
+    _write_actions(conn, sorted(pages), new_actions)
     _recount(conn, ordered_sessions)
 
 
@@ -136,13 +137,11 @@ def _clip(value: str | None, column_type: Any) -> str | None:
     return value[:length] if value is not None and length is not None and len(value) > length else value
 
 
-def _refold_streams(
+def _fold_streams(
     conn: Connection, streams: list[str], parsed: list[dict[str, Any]], timeouts: Timeouts
-) -> tuple[set[PageKey], set[str], set[str], dict[str, str]]:
-    """Bring the streams' sessions up to date, from the stored events and the new ones (not stored yet).
-
-    Returns the pages whose stored hash events changed session, the old and new session ids, and the
-    session of each new event.
+) -> _Folded:
+    """The streams' sessions brought up to date, from the stored events and the new ones (not stored yet);
+    reads only.
 
     Usually the new events come after everything stored for their stream: the fold then *resumes* from the
     stored state (the open session and each new event's customer's latest closed session). Otherwise the
@@ -216,12 +215,7 @@ def _refold_streams(
             fresh = [e for e in new_events[stream] if e.event_id not in stored_ids]
             folded[stream] = fold(stream, [*by_stream[stream], *fresh], timeouts)
 
-    for chunk in _chunks(sorted(old_ids)):
-        conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
-    new_rows = [_session_row(site_of[stream], s) for stream, found in folded.items() for s in found]
-    for session_rows in _chunks(new_rows):
-        conn.execute(insert(sessions), session_rows)
-
+    folded_rows = [_session_row(site_of[stream], s) for stream, found in folded.items() for s in found]
     moves: list[dict[str, Any]] = []
     moved_pages: set[PageKey] = set()
     assigned: dict[str, str] = {}
@@ -234,7 +228,26 @@ def _refold_streams(
                 elif before != session.id:
                     moves.append({"b_site": site_id, "b_event": event_id, "b_session": session.id})
                     moved_pages.add((site_id, page_id))
-    if moves:
+    new_ids = {row["id"] for row in folded_rows}
+    return _Folded(old_ids, new_ids, folded_rows, assigned, moves, moved_pages)
+
+
+@dataclass
+class _Folded:
+    old_ids: set[str] = field(default_factory=set)
+    new_ids: set[str] = field(default_factory=set)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    assigned: dict[str, str] = field(default_factory=dict)  # new event id -> its session
+    moves: list[dict[str, Any]] = field(default_factory=list)  # stored events that change session
+    moved_pages: set[PageKey] = field(default_factory=set)
+
+
+def _write_folds(conn: Connection, folded: _Folded) -> None:
+    for chunk in _chunks(sorted(folded.old_ids)):
+        conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
+    for session_rows in _chunks(folded.rows):
+        conn.execute(insert(sessions), session_rows)
+    if folded.moves:
         conn.execute(
             update(hash_events)
             .where(
@@ -242,9 +255,8 @@ def _refold_streams(
                 hash_events.c.event_id == bindparam("b_event"),
             )
             .values(session_id=bindparam("b_session")),
-            moves,
+            folded.moves,
         )
-    return moved_pages, old_ids, {s.id for found in folded.values() for s in found}, assigned
 
 
 def _latest_closed(rows: list[Any], customers: set[str]) -> dict[str, Any] | None:
@@ -338,11 +350,20 @@ def _session_row(site_id: int, session: Session) -> dict[str, Any]:
     }
 
 
-def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
-    """Actions of these pages computed again; the session ids they pointed to before and after."""
-    touched: set[str] = set()
+def _compute_actions(
+    conn: Connection, pages: list[PageKey], parsed: list[dict[str, Any]], moves: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The pages' actions as they will be once this transaction's writes are done, and the sessions their
+    actions pointed to before; reads only (the new hash events and moves are applied in memory)."""
+    moved = {(m["b_site"], m["b_event"]): m["b_session"] for m in moves}
+    fresh: dict[PageKey, list[dict[str, Any]]] = defaultdict(list)
+    for p in parsed:
+        fresh[(p["site_id"], p["page_id"])].append(p)
+    new_rows: list[dict[str, Any]] = []
+    previous: set[str] = set()
     for chunk in _chunks(pages):
         hashes: dict[PageKey, list[PageHash]] = defaultdict(list)
+        seen: set[tuple[int, str]] = set()
         hash_query = select(
             hash_events.c.site_id,
             hash_events.c.page_id,
@@ -352,34 +373,38 @@ def _recompute_actions(conn: Connection, pages: list[PageKey]) -> set[str]:
             hash_events.c.agent_email,
         ).where(_on_pages(hash_events, chunk))
         for h in conn.execute(hash_query):
-            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.event_id, h.session_id, h.agent_email))
+            session_id = moved.get((h.site_id, h.event_id), h.session_id)
+            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.event_id, session_id, h.agent_email))
+            seen.add((h.site_id, h.event_id))
+        for key in chunk:
+            for p in fresh.get(key, []):
+                if (p["site_id"], p["event_id"]) not in seen:
+                    hashes[key].append(PageHash(p["seq"], p["event_id"], p["session_id"], p["agent_email"]))
 
         messages: dict[PageKey, list[PageMessage]] = defaultdict(list)
-        message_query = select(
-            events.c.site_id,
-            events.c.page_id,
-            events.c.event_id,
-            events.c.seq,
-            events.c.event_at,
-            events.c.raw,
-        ).where(_on_pages(events, chunk), events.c.type == "message")
+        message_columns = ("site_id", "page_id", "event_id", "seq", "event_at", "raw")
+        message_query = select(*(events.c[name] for name in message_columns)).where(
+            _on_pages(events, chunk), events.c.type == "message"
+        )
         for m in conn.execute(message_query):
             data = orjson.loads(m.raw).get("data")
             messages[(m.site_id, m.page_id)].append(PageMessage(m.event_id, m.seq, m.event_at, data))
 
-        page_filter = _on_pages(actions, chunk)
-        before = conn.execute(select(actions.c.session_id).where(page_filter)).scalars()
-        touched.update(session_id for session_id in before if session_id is not None)
-        conn.execute(delete(actions).where(page_filter))
-        new_rows = [
+        before = conn.execute(select(actions.c.session_id).where(_on_pages(actions, chunk))).scalars()
+        previous.update(session_id for session_id in before if session_id is not None)
+        new_rows.extend(
             _action_row(site_id, action)
             for site_id, page_id in chunk
             for action in actions_for_page(page_id, hashes[(site_id, page_id)], messages[(site_id, page_id)])
-        ]
-        for rows in _chunks(new_rows):
-            conn.execute(insert(actions), rows)
-        touched.update(r["session_id"] for r in new_rows if r["session_id"] is not None)
-    return touched
+        )
+    return new_rows, previous
+
+
+def _write_actions(conn: Connection, pages: list[PageKey], new_rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(pages):
+        conn.execute(delete(actions).where(_on_pages(actions, chunk)))
+    for rows in _chunks(new_rows):
+        conn.execute(insert(actions), rows)
 
 
 def _action_row(site_id: int, action: Action) -> dict[str, Any]:
