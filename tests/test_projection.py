@@ -191,15 +191,9 @@ def test_concurrent_writers_derive_what_one_writer_would(
                 rows.append(message_row(site.id, f"page-{page}", seq, at, "sendCard", {"header": "h"}))
             else:
                 status = rng.choice([100, 200, 400])
-                rows.append(
-                    hash_row(
-                        site.id,
-                        f"page-{page}",
-                        seq,
-                        at,
-                        f"#?mobile={customer}&status={status}&type=im&{AGENT}",
-                    )
-                )
+                channel = rng.choice(["im", "phone"])
+                hash_value = f"#?mobile={customer}&status={status}&type={channel}&{AGENT}"
+                rows.append(hash_row(site.id, f"page-{page}", seq, at, hash_value))
     rng.shuffle(rows)
     writers = [
         EventWriter(
