@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -84,6 +86,23 @@ events = Table(
     Index("ix_events_site_id_page_id_seq", "site_id", "page_id", "seq"),
 )
 
+
+def _call_columns() -> list[Column[Any]]:
+    """What the CCC hash says of a call (its parameters, parsed), as hash events and sessions both keep it."""
+    return [
+        Column("channel", String(64), nullable=True),
+        Column("sdk_app_id", String(200), nullable=True),
+        Column("agent_email", String(320), nullable=True),
+        Column("agent_mobile", String(64), nullable=True),
+        Column("agent_nickname", String(200), nullable=True),
+        Column("agent_role_id", String(200), nullable=True),
+        Column("customer_mobile", String(64), nullable=True),
+        Column("customer_user_id", String(200), nullable=True),
+        Column("customer_nickname", String(200), nullable=True),
+        Column("customer_avatar", Text, nullable=True),
+    ]
+
+
 # Derived from `events` (the projection); `calltrail rebuild` recreates all of it from the raw log.
 
 # Every hash event, parsed. `stream` and `session_id` are set for those that carry a status.
@@ -98,16 +117,7 @@ hash_events = Table(
     Column("status", SmallInteger, nullable=True),
     Column("stream", String(32), nullable=True),
     Column("session_id", String(36), nullable=True),
-    Column("channel", String(64), nullable=True),
-    Column("sdk_app_id", String(200), nullable=True),
-    Column("agent_email", String(320), nullable=True),
-    Column("agent_mobile", String(64), nullable=True),
-    Column("agent_nickname", String(200), nullable=True),
-    Column("agent_role_id", String(200), nullable=True),
-    Column("customer_mobile", String(64), nullable=True),
-    Column("customer_user_id", String(200), nullable=True),
-    Column("customer_nickname", String(200), nullable=True),
-    Column("customer_avatar", Text, nullable=True),
+    *_call_columns(),
     Index("ix_hash_events_stream_event_at", "stream", "event_at"),
     Index("ix_hash_events_site_id_page_id_seq", "site_id", "page_id", "seq"),
 )
@@ -118,16 +128,7 @@ sessions = Table(
     Column("id", String(36), primary_key=True),
     Column("stream", String(32), nullable=False),
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
-    Column("sdk_app_id", String(200), nullable=True),
-    Column("channel", String(64), nullable=True),
-    Column("agent_email", String(320), nullable=True),
-    Column("agent_mobile", String(64), nullable=True),
-    Column("agent_nickname", String(200), nullable=True),
-    Column("agent_role_id", String(200), nullable=True),
-    Column("customer_mobile", String(64), nullable=True),
-    Column("customer_user_id", String(200), nullable=True),
-    Column("customer_nickname", String(200), nullable=True),
-    Column("customer_avatar", Text, nullable=True),
+    *_call_columns(),
     Column("offered_at", UtcDateTime, nullable=True),
     Column("connected_at", UtcDateTime, nullable=True),
     Column("ended_at", UtcDateTime, nullable=True),
