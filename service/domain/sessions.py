@@ -224,13 +224,7 @@ def _open(stream: str, event: CallEvent) -> Session:
         status=event.status,
         event_ids=[event.event_id],
     )
-    if event.status == 100:
-        session.offered_at = event.at
-    elif event.status == 200:
-        session.connected_at = event.at
-    else:
-        session.ended_at = event.at
-        session.end_source = "explicit"
+    _mark(session, event)
     return session
 
 
@@ -244,7 +238,14 @@ def _advance(session: Session, event: CallEvent) -> None:
         session.duplicate_count += 1
         return
     session.status = event.status
-    if event.status == 200:
+    _mark(session, event)
+
+
+def _mark(session: Session, event: CallEvent) -> None:
+    """What a status says of the session: 100 offered it, 200 connected it, 400 ended it."""
+    if event.status == 100:
+        session.offered_at = event.at
+    elif event.status == 200:
         session.connected_at = event.at
     else:
         session.ended_at = event.at
