@@ -15,7 +15,7 @@ from service import metrics
 from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
-from service.http import events, health, observability
+from service.http import events, health, observability, openapi, query, shim
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.ingest_cors import IngestCorsMiddleware
 from service.http.observability import RequestMetricsMiddleware
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     sites=SiteDirectory(read_engine, settings.site_cache_s),
                     rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
                     pii=pii_policy(settings),
+                    timeouts=session_timeouts(settings),
                 )
                 yield
             finally:
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             read_engine.dispose()
             metrics.forget_process(os.getpid())
 
-    routes: list[BaseRoute] = [*events.routes, *health.routes, *observability.routes]
+    routes: list[BaseRoute] = [*events.routes, *query.routes, *health.routes, *observability.routes]
+    routes += openapi.routes
+    routes += shim.routes
     return Starlette(
         routes=routes,
         middleware=[Middleware(RequestMetricsMiddleware), Middleware(IngestCorsMiddleware)],

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "protocol.py": ("service.http", "service.storage", "service.app", "starlette", "sqlalchemy"),
     "storage": ("service.http", "service.app", "starlette", "service.cli"),
     "config.py": ("service.",),
+    "http": ("service.app", "service.cli"),
 }
 
 

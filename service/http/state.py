@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from service.config import Settings
 from service.domain.pii import PiiPolicy
+from service.domain.sessions import Timeouts
 from service.http.ratelimit import RateLimits
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
@@ -23,6 +24,7 @@ class AppState:
     sites: SiteDirectory
     rate_limits: RateLimits
     pii: PiiPolicy
+    timeouts: Timeouts
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
 from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
+from service.storage import rollups
 from service.storage.events import EventRow
 from service.storage.schema import actions, events, hash_events, sessions
 
@@ -107,11 +108,12 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
     if postgres:
         _lock(conn, [f"session:{s}" for s in ordered_sessions])
 
-    _write_folds(conn, folded)
+    touched_sessions = _write_folds(conn, folded)
     if parsed:
         _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
-    _write_actions(conn, sorted(pages), new_actions)
+    action_times = _write_actions(conn, sorted(pages), new_actions)
     _recount(conn, ordered_sessions)
+    rollups.mark(conn, rollups.marks_for(touched_sessions, action_times))
 
 
 def _hash_event_row(row: EventRow) -> dict[str, Any]:
@@ -242,11 +244,21 @@ class _Folded:
     moved_pages: set[PageKey] = field(default_factory=set)
 
 
-def _write_folds(conn: Connection, folded: _Folded) -> None:
+def _write_folds(conn: Connection, folded: _Folded) -> list[rollups.Touched]:
+    """Replace the folded sessions; returns what was deleted and written, for the rollup marks."""
+    touched: list[rollups.Touched] = []
     for chunk in _chunks(sorted(folded.old_ids)):
-        conn.execute(delete(sessions).where(sessions.c.id.in_(chunk)))
+        deleted = conn.execute(
+            delete(sessions)
+            .where(sessions.c.id.in_(chunk))
+            .returning(
+                sessions.c.site_id, sessions.c.started_at, sessions.c.last_event_at, sessions.c.ended_at
+            )
+        )
+        touched.extend(rollups.Touched(r.site_id, r.started_at, _last_touch(r._mapping)) for r in deleted)
     for session_rows in _chunks(folded.rows):
         conn.execute(insert(sessions), session_rows)
+    touched.extend(rollups.Touched(r["site_id"], r["started_at"], _last_touch(r)) for r in folded.rows)
     if folded.moves:
         conn.execute(
             update(hash_events)
@@ -257,6 +269,7 @@ def _write_folds(conn: Connection, folded: _Folded) -> None:
             .values(session_id=bindparam("b_session")),
             folded.moves,
         )
+    return touched
 
 
 def _latest_closed(rows: list[Any], customers: set[str]) -> dict[str, Any] | None:
@@ -400,11 +413,20 @@ def _compute_actions(
     return new_rows, previous
 
 
-def _write_actions(conn: Connection, pages: list[PageKey], new_rows: list[dict[str, Any]]) -> None:
+def _write_actions(
+    conn: Connection, pages: list[PageKey], new_rows: list[dict[str, Any]]
+) -> list[tuple[int, int]]:
+    """Replace the pages' actions; returns (site, time) of every action deleted or written."""
+    times: list[tuple[int, int]] = []
     for chunk in _chunks(pages):
-        conn.execute(delete(actions).where(_on_pages(actions, chunk)))
+        deleted = conn.execute(
+            delete(actions).where(_on_pages(actions, chunk)).returning(actions.c.site_id, actions.c.at)
+        )
+        times.extend((r.site_id, r.at) for r in deleted)
     for rows in _chunks(new_rows):
         conn.execute(insert(actions), rows)
+    times.extend((r["site_id"], r["at"]) for r in new_rows)
+    return times
 
 
 def _action_row(site_id: int, action: Action) -> dict[str, Any]:
@@ -485,6 +507,7 @@ def clear(conn: Connection) -> None:
     """Delete everything derived; the raw events stay."""
     for table in (actions, sessions, hash_events):
         conn.execute(delete(table))
+    rollups.clear(conn)
 
 
 def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int, EventRow]]:

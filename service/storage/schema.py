@@ -12,12 +12,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from service.storage.types import BigIntPK, UtcDateTime
@@ -146,6 +148,17 @@ sessions = Table(
     Column("last_event_at", BigInteger, nullable=False),
     Index("ix_sessions_site_id_started_at", "site_id", "started_at"),
     Index("ix_sessions_stream", "stream"),
+    # For the query API: lists and reports by time, by agent, by customer; open sessions for /v1/live.
+    Index("ix_sessions_started_at", "started_at"),
+    Index("ix_sessions_agent_email_started_at", "agent_email", "started_at"),
+    Index("ix_sessions_customer_mobile", "customer_mobile"),
+    Index("ix_sessions_customer_user_id", "customer_user_id"),
+    Index(
+        "ix_sessions_open",
+        "last_event_at",
+        sqlite_where=text("ended_at IS NULL"),
+        postgresql_where=text("ended_at IS NULL"),
+    ),
 )
 
 actions = Table(
@@ -162,4 +175,61 @@ actions = Table(
     Index("ix_actions_site_id_at", "site_id", "at"),
     Index("ix_actions_session_id", "session_id"),
     Index("ix_actions_site_id_page_id", "site_id", "page_id"),
+    Index("ix_actions_at", "at"),
+    Index("ix_actions_agent_email_at", "agent_email", "at"),
+)
+
+# Rollups: sums of sessions and actions by time, so a month's report reads thousands of rows, not millions.
+# The projection bumps a mark's `gen` whenever it writes a session or an action in the mark's span; a
+# reader rebuilds a span whose `gen` is past `built_gen` before using its rows (storage/rollups.py).
+rollup_marks = Table(
+    "rollup_marks",
+    metadata,
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("span", String(8), primary_key=True),  # "hour": inbound_rollup; "day": agent_rollup
+    Column("start_ms", BigInteger, primary_key=True),
+    Column("gen", BigInteger, nullable=False),
+    Column("built_gen", BigInteger, nullable=False),
+    Index("ix_rollup_marks_span_start_ms", "span", "start_ms"),
+)
+
+inbound_rollup = Table(
+    "inbound_rollup",
+    metadata,
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("quarter_ms", BigInteger, primary_key=True),  # a UTC quarter hour, by the sessions' offer time
+    Column("channel", String(64), primary_key=True),
+    Column("offered", Integer, nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("not_answered", Integer, nullable=False),
+    Column("talk_count", Integer, nullable=False),
+    Column("ring_sum", Float, nullable=False),
+    Column("ring_max", Float, nullable=True),
+    Column("talk_sum", Float, nullable=False),
+    Column("talk_max", Float, nullable=True),
+    Column("ring_hist", LargeBinary, nullable=False),
+    Column("talk_hist", LargeBinary, nullable=False),
+    Column("abandon_hist", LargeBinary, nullable=False),
+    Index("ix_inbound_rollup_quarter_ms", "quarter_ms"),
+)
+
+# Per UTC day, agent and channel. Channel "" holds actions with no session; channel "*" only the peak of
+# concurrent chats across all chat channels (a peak does not add up over channels).
+agent_rollup = Table(
+    "agent_rollup",
+    metadata,
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("day_ms", BigInteger, primary_key=True),
+    Column("agent_email", String(320), primary_key=True),  # "" when the hash named no agent
+    Column("channel", String(64), primary_key=True),
+    Column("agent_nickname", String(200), nullable=True),
+    Column("offered", Integer, nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("not_answered", Integer, nullable=False),
+    Column("talk_count", Integer, nullable=False),
+    Column("talk_total", Float, nullable=False),
+    Column("cards_sent", Integer, nullable=False),
+    Column("call_outs", Integer, nullable=False),
+    Column("peak_concurrent_chats", Integer, nullable=False),
+    Index("ix_agent_rollup_day_ms", "day_ms"),
 )

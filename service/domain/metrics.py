@@ -1,0 +1,345 @@
+"""Supervisor metrics, as docs/metrics.md defines them: pure functions over session facts, no I/O.
+
+Durations are kept in histograms with fixed bins, so that partial results (a rollup per quarter hour, a
+slice of raw sessions) add up to exactly what one pass over all sessions would give. Counts, sums, means and
+maxima are exact; percentiles are *nearest-rank percentiles rounded up to the bin's upper bound* (whole
+seconds up to 10 minutes), and service-level and short-abandon thresholds are whole seconds up to 10 minutes,
+where a bin boundary makes them exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from service.domain.ccc import CHANNELS, CHAT_CHANNELS
+
+# Bin upper bounds (seconds): 1 s steps to 10 min, 10 s to 1 h, 1 min to 4 h, 10 min to 24 h, then one more.
+_BOUNDS: list[float] = [
+    0.0,
+    *range(1, 601),
+    *range(610, 3601, 10),
+    *range(3660, 14401, 60),
+    *range(15000, 86401, 600),
+    math.inf,
+]
+BIN_BOUNDS = np.array(_BOUNDS, dtype=np.float64)
+NBINS = len(_BOUNDS)
+EXACT_THRESHOLD_MAX_S = (
+    600  # thresholds up to here fall on a bin boundary, so comparisons with them are exact
+)
+
+HIST_KINDS = ("ring", "talk", "abandon")
+
+
+def bin_of(seconds: float) -> int:
+    """The index of the bin holding ``seconds``: bin i holds (bound[i-1], bound[i]]."""
+    if seconds <= 0:
+        return 0
+    if seconds <= 600:
+        return math.ceil(seconds)
+    if seconds <= 3600:
+        return 600 + math.ceil((seconds - 600) / 10)
+    if seconds <= 14400:
+        return 900 + math.ceil((seconds - 3600) / 60)
+    if seconds <= 86400:
+        return 1080 + math.ceil((seconds - 14400) / 600)
+    return NBINS - 1
+
+
+Histogram = dict[int, int]
+
+
+def add_to(histogram: Histogram, seconds: float) -> None:
+    index = bin_of(seconds)
+    histogram[index] = histogram.get(index, 0) + 1
+
+
+def encode_histogram(histogram: Histogram) -> bytes:
+    """Sparse, as little-endian uint32 pairs (bin, count): what the rollup tables store."""
+    pairs = np.array(sorted(histogram.items()), dtype="<u4").reshape(-1, 2)
+    return pairs.tobytes()
+
+
+def decode_pairs(blob: bytes | None) -> npt.NDArray[np.uint32]:
+    if not blob:
+        return np.empty((0, 2), dtype="<u4")
+    return np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+
+
+@dataclass
+class InboundPartial:
+    """What inbound metrics need of a set of sessions; two partials add up like the union of their sets."""
+
+    offered: int = 0
+    answered: int = 0
+    not_answered: int = 0
+    ring_sum: float = 0.0
+    ring_max: float | None = None
+    talk_count: int = 0
+    talk_sum: float = 0.0
+    talk_max: float | None = None
+    ring: Histogram = field(default_factory=dict)
+    talk: Histogram = field(default_factory=dict)
+    abandon: Histogram = field(default_factory=dict)
+
+    def add_session(self, fact: SessionFact) -> None:
+        if not fact.counts_as_offered:
+            return
+        self.offered += 1
+        if fact.connected:
+            self.answered += 1
+            if fact.ring_s is not None:
+                self.ring_sum += fact.ring_s
+                self.ring_max = _max(self.ring_max, fact.ring_s)
+                add_to(self.ring, fact.ring_s)
+            if fact.talk_s is not None:
+                self.talk_count += 1
+                self.talk_sum += fact.talk_s
+                self.talk_max = _max(self.talk_max, fact.talk_s)
+                add_to(self.talk, fact.talk_s)
+        elif fact.outcome == "not_answered":
+            self.not_answered += 1
+            if fact.abandon_s is not None:
+                add_to(self.abandon, fact.abandon_s)
+
+
+@dataclass(frozen=True)
+class SessionFact:
+    """The columns of a session that metrics read."""
+
+    channel: str | None
+    observed_from: int
+    connected: bool
+    outcome: str
+    ring_s: float | None
+    talk_s: float | None
+    abandon_s: float | None  # ended - offered, for a session never answered
+
+    @property
+    def counts_as_offered(self) -> bool:
+        # Only sessions seen from their offer: one joined mid-call has no honest ring time or answer verdict.
+        return self.observed_from == 100 and self.channel in CHANNELS
+
+
+def _max(current: float | None, value: float) -> float:
+    return value if current is None or value > current else current
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    service_level_s: int
+    short_abandon_s: int
+
+
+class InboundAccumulator:
+    """Sums partials into numbered buckets (and the totals), with histograms as dense numpy rows."""
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = np.zeros((buckets, 4), dtype=np.int64)  # offered, answered, not_answered, talk_count
+        self.sums = np.zeros((buckets, 2), dtype=np.float64)  # ring_sum, talk_sum
+        self.maxima = np.full((buckets, 2), -np.inf)  # ring_max, talk_max
+        self.histograms = {kind: np.zeros((buckets, NBINS), dtype=np.int64) for kind in HIST_KINDS}
+        self._pending: dict[str, list[tuple[int, npt.NDArray[np.uint32]]]] = {k: [] for k in HIST_KINDS}
+
+    def add_stored(self, bucket: int, row: Any) -> None:
+        """A rollup row: counts, sums and maxima as columns, histograms as encoded pairs."""
+        self.counts[bucket] += (row.offered, row.answered, row.not_answered, row.talk_count)
+        self.sums[bucket] += (row.ring_sum, row.talk_sum)
+        if row.ring_max is not None:
+            self.maxima[bucket, 0] = max(self.maxima[bucket, 0], row.ring_max)
+        if row.talk_max is not None:
+            self.maxima[bucket, 1] = max(self.maxima[bucket, 1], row.talk_max)
+        for kind in HIST_KINDS:
+            pairs = decode_pairs(getattr(row, f"{kind}_hist"))
+            if len(pairs):
+                self._pending[kind].append((bucket, pairs))
+
+    def add_partial(self, bucket: int, partial: InboundPartial) -> None:
+        self.counts[bucket] += (partial.offered, partial.answered, partial.not_answered, partial.talk_count)
+        self.sums[bucket] += (partial.ring_sum, partial.talk_sum)
+        if partial.ring_max is not None:
+            self.maxima[bucket, 0] = max(self.maxima[bucket, 0], partial.ring_max)
+        if partial.talk_max is not None:
+            self.maxima[bucket, 1] = max(self.maxima[bucket, 1], partial.talk_max)
+        for kind in HIST_KINDS:
+            histogram: Histogram = getattr(partial, kind)
+            for index, count in histogram.items():
+                self.histograms[kind][bucket, index] += count
+
+    def _flush(self) -> None:
+        # One scatter-add per kind instead of one per row: the difference between ms and 100 ms at a month.
+        for kind, pending in self._pending.items():
+            if not pending:
+                continue
+            rows = np.concatenate([np.full(len(pairs), bucket) for bucket, pairs in pending])
+            pairs = np.concatenate([pairs for _, pairs in pending])
+            np.add.at(self.histograms[kind], (rows, pairs[:, 0].astype(np.int64)), pairs[:, 1])
+            pending.clear()
+
+    def report(self, thresholds: Thresholds) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """(one figure set per bucket, the figure set of all buckets together)."""
+        self._flush()
+        per_bucket = [
+            _figures(
+                self.counts[i],
+                self.sums[i],
+                self.maxima[i],
+                {kind: h[i] for kind, h in self.histograms.items()},
+                thresholds,
+            )
+            for i in range(len(self.counts))
+        ]
+        totals = _figures(
+            self.counts.sum(axis=0),
+            self.sums.sum(axis=0),
+            self.maxima.max(axis=0, initial=-np.inf),
+            {kind: h.sum(axis=0) for kind, h in self.histograms.items()},
+            thresholds,
+        )
+        return per_bucket, totals
+
+
+def _figures(
+    counts: npt.NDArray[np.int64],
+    sums: npt.NDArray[np.float64],
+    maxima: npt.NDArray[np.float64],
+    histograms: dict[str, npt.NDArray[np.int64]],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    offered, answered, not_answered, talk_count = (int(v) for v in counts[:4])
+    short = int(histograms["abandon"][: bin_of(thresholds.short_abandon_s) + 1].sum())
+    within = int(histograms["ring"][: bin_of(thresholds.service_level_s) + 1].sum())
+    rang = int(histograms["ring"].sum())
+    return {
+        "offered": offered,
+        "answered": answered,
+        "not_answered": not_answered,
+        "unresolved": offered - answered - not_answered,
+        "answer_rate": _ratio(answered, offered),
+        "short_abandons": short,
+        "not_answered_rate_excl_short": _ratio(not_answered - short, offered - short),
+        "ring_s": {
+            "mean": _round(sums[0] / rang) if rang else None,
+            "p50": percentile(histograms["ring"], 0.5, maxima[0]),
+            "p90": percentile(histograms["ring"], 0.9, maxima[0]),
+            "max": _round(float(maxima[0])) if rang else None,
+        },
+        "talk_s": {
+            "mean": _round(sums[1] / talk_count) if talk_count else None,
+            "p90": percentile(histograms["talk"], 0.9, maxima[1]),
+        },
+        "service_level": _ratio(within, offered - short),
+    }
+
+
+def percentile(histogram: npt.NDArray[np.int64], fraction: float, maximum: float) -> float | None:
+    """Nearest-rank percentile, as the upper bound of its bin, never above the exact maximum."""
+    total = int(histogram.sum())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    index = int(np.searchsorted(np.cumsum(histogram), rank))
+    return _round(min(float(BIN_BOUNDS[index]), float(maximum)))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole > 0 else None
+
+
+def _round(value: float) -> float:
+    return round(float(value), 3)
+
+
+# Agents
+
+
+@dataclass
+class AgentPartial:
+    nickname: str | None = None
+    offered: int = 0
+    answered: int = 0
+    not_answered: int = 0
+    talk_count: int = 0
+    talk_total: float = 0.0
+    cards_sent: int = 0
+    call_outs: int = 0
+    peak_concurrent_chats: int = 0
+
+    def add_session(self, fact: SessionFact) -> None:
+        if not fact.counts_as_offered:
+            return
+        self.offered += 1
+        if fact.connected:
+            self.answered += 1
+            if fact.talk_s is not None:
+                self.talk_count += 1
+                self.talk_total += fact.talk_s
+        elif fact.outcome == "not_answered":
+            self.not_answered += 1
+
+    def merge(self, other: AgentPartial) -> None:
+        self.nickname = other.nickname or self.nickname
+        self.offered += other.offered
+        self.answered += other.answered
+        self.not_answered += other.not_answered
+        self.talk_count += other.talk_count
+        self.talk_total += other.talk_total
+        self.cards_sent += other.cards_sent
+        self.call_outs += other.call_outs
+        self.peak_concurrent_chats = max(self.peak_concurrent_chats, other.peak_concurrent_chats)
+
+    def row(self, agent_email: str | None) -> dict[str, Any]:
+        return {
+            "agent_email": agent_email,
+            "agent_nickname": self.nickname,
+            "offered": self.offered,
+            "answered": self.answered,
+            "not_answered": self.not_answered,
+            "answer_rate": _ratio(self.answered, self.offered),
+            "talk_s_total": _round(self.talk_total),
+            "talk_s_mean": _round(self.talk_total / self.talk_count) if self.talk_count else None,
+            "cards_sent": self.cards_sent,
+            "call_outs": self.call_outs,
+            "peak_concurrent_chats": self.peak_concurrent_chats,
+        }
+
+
+def is_chat(channel: str | None) -> bool:
+    return channel in CHAT_CHANNELS
+
+
+def peak_concurrency(intervals: Iterable[tuple[int, int]], start_ms: int, end_ms: int) -> int:
+    """The most intervals [a, b] open at one instant within [start, end). An interval ending at the instant
+    another starts counts as overlapping it: the same agent held both in that millisecond."""
+    points: list[tuple[int, int]] = []
+    for a, b in intervals:
+        lo, hi = max(a, start_ms), min(b, end_ms - 1)
+        if lo > hi:
+            continue
+        points.append((lo, 0))  # opens sort before closes at the same instant
+        points.append((hi, 1))
+    points.sort()
+    open_now = peak = 0
+    for _, kind in points:
+        if kind == 0:
+            open_now += 1
+            peak = max(peak, open_now)
+        else:
+            open_now -= 1
+    return peak
+
+
+def median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return _round(ordered[middle])
+    return _round((ordered[middle - 1] + ordered[middle]) / 2)

@@ -1,0 +1,162 @@
+"""Query-string parameters of the read API: parsed all at once, every problem reported in one 400."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from service.http.errors import ApiError
+
+T = TypeVar("T")
+
+DAY_MS = 86_400_000
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_RANGE_DAYS = 400
+DEFAULT_REPORT_DAYS = 7
+MAX_BUCKETS = 10_000
+
+
+class Params:
+    """Reads parameters one by one; ``done()`` raises one 400 naming every bad parameter."""
+
+    def __init__(self, query: QueryParams) -> None:
+        self.query = query
+        self.problems: list[dict[str, str]] = []
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append({"field": name, "message": message})
+
+    def _read(self, name: str, parse: Callable[[str], T], expected: str) -> T | None:
+        values = self.query.getlist(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            self.problem(name, "given more than once")
+            return None
+        try:
+            return parse(values[0])
+        except (ValueError, OverflowError):
+            self.problem(name, expected)
+            return None
+
+    def text(self, name: str, max_length: int = 320) -> str | None:
+        value = self._read(name, str, "must be text")
+        if value is None:
+            return None
+        if not 0 < len(value) <= max_length:
+            self.problem(name, f"must be 1 to {max_length} characters")
+            return None
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            # No stored value holds one, and PostgreSQL refuses a NUL outright.
+            self.problem(name, "must not contain control characters")
+            return None
+        return value
+
+    def choice(self, name: str, choices: Sequence[str], default: str | None = None) -> str | None:
+        value = self._read(name, str, "must be text")
+        if value is None:
+            return default
+        if value not in choices:
+            self.problem(name, f"must be one of {', '.join(choices)}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        value = self._read(name, _strict_int, "must be an integer")
+        if value is None:
+            return default
+        if not minimum <= value <= maximum:
+            self.problem(name, f"must be from {minimum} to {maximum}")
+            return default
+        return value
+
+    def instant(self, name: str) -> int | None:
+        return self._read(name, _instant_ms, "must be an ISO 8601 time (without an offset it is UTC)")
+
+    def zone(self, name: str = "tz") -> ZoneInfo:
+        value = self._read(name, _zone, "must be an IANA time zone name, like Asia/Shanghai or UTC")
+        return value or ZoneInfo("UTC")
+
+    def cursor(self, name: str = "cursor") -> list[Any] | None:
+        return self._read(name, _decode_cursor, "is not a cursor this endpoint returned")
+
+    def done(self) -> None:
+        if self.problems:
+            names = ", ".join(p["field"] for p in self.problems)
+            raise ApiError(400, "invalid_parameter", f"bad query parameters: {names}", self.problems)
+
+
+def _strict_int(raw: str) -> int:
+    if not raw.lstrip("-").isdigit() or len(raw) > 18:
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _instant_ms(raw: str) -> int:
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not 2000 <= moment.astimezone(UTC).year <= 2100:
+        raise ValueError(raw)
+    return int(moment.timestamp() * 1000)
+
+
+def _zone(raw: str) -> ZoneInfo:
+    # ZoneInfo would read any file path it is given; a name is letters, digits and _+-/ only.
+    if not raw or len(raw) > 64 or not all(c.isalnum() or c in "_+-/" for c in raw) or ".." in raw:
+        raise ValueError(raw)
+    if raw.startswith("/"):
+        raise ValueError(raw)
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(raw) from None
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str) -> list[Any]:
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError):
+        raise ValueError(raw) from None
+    if not isinstance(decoded, list):
+        raise ValueError(raw)
+    for item in decoded:
+        # Keys are BIGINT times and ids, and ids never hold control characters.
+        if isinstance(item, int) and not -(2**62) < item < 2**62:
+            raise ValueError(raw)
+        if isinstance(item, str) and (len(item) > 64 or any(ord(c) < 32 for c in item)):
+            raise ValueError(raw)
+    return decoded
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def time_range(
+    params: Params, *, required_default_days: int | None, max_days: int = MAX_RANGE_DAYS
+) -> tuple[int | None, int | None]:
+    """``from`` and ``to``; for reports (``required_default_days`` set) they default to the last N days."""
+    start, end = params.instant("from"), params.instant("to")
+    if required_default_days is not None:
+        end = end if end is not None else now_ms()
+        start = start if start is not None else end - required_default_days * DAY_MS
+    if start is not None and end is not None:
+        if start >= end:
+            params.problem("from", "must be before to")
+        elif end - start > max_days * DAY_MS:
+            params.problem("to", f"the range may be at most {max_days} days")
+    return start, end

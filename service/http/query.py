@@ -1,0 +1,415 @@
+"""The read API: sessions, reports, the audit trail and live state, for a read or admin key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from service.domain.buckets import INTERVALS, Interval, bucket_count_bound, buckets
+from service.domain.ccc import CHANNELS
+from service.domain.metrics import EXACT_THRESHOLD_MAX_S, Thresholds
+from service.formats import Format, lines
+from service.http.errors import ApiError
+from service.http.params import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_REPORT_DAYS,
+    MAX_BUCKETS,
+    MAX_PAGE_SIZE,
+    Params,
+    encode_cursor,
+    now_ms,
+    time_range,
+)
+from service.http.responses import JSONResponse
+from service.http.state import AppState, app_state
+from service.storage import analytics, queries
+from service.storage.quality import page_quality, quality_summary
+from service.storage.records import ACTION_FIELDS, SESSION_FIELDS, iso
+from service.storage.registry import authenticate_key
+
+T = TypeVar("T")
+SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+OUTCOMES = ("answered", "not_answered", "ongoing", "unknown")
+LIST_FORMATS = ("json", "csv", "ndjson")
+DEFAULT_SERVICE_LEVEL_S = 20
+DEFAULT_SHORT_ABANDON_S = 5
+DEFAULT_FOLLOW_WINDOW_S = 600
+AGENT_FIELDS = (
+    "agent_email", "agent_nickname", "offered", "answered", "not_answered", "answer_rate", "talk_s_total",
+    "talk_s_mean", "cards_sent", "call_outs", "peak_concurrent_chats",
+)  # fmt: skip
+EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+
+
+async def _authorized(request: Request) -> AppState:
+    state = app_state(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send a read or admin key as `Authorization: Bearer <key>` (see `calltrail keys create`)",
+            headers={"www-authenticate": "Bearer"},
+        )
+    key = await run_in_threadpool(authenticate_key, state.read_engine, token.strip())
+    if key is None:
+        raise ApiError(
+            401, "unauthorized", "this key is unknown or revoked", headers={"www-authenticate": "Bearer"}
+        )
+    return state
+
+
+def _site(state: AppState, params: Params) -> Callable[[], int | None]:
+    """The ``site`` filter, resolved later (in a worker thread) to an id; unknown names are a 400."""
+    name = params.text("site", 200)
+
+    def resolve() -> int | None:
+        if name is None:
+            return None
+        with state.read_engine.connect() as conn:
+            found = queries.site_id_of(conn, name)
+        if found is None:
+            raise ApiError(
+                400,
+                "invalid_parameter",
+                f"no site is named {name!r}",
+                [{"field": "site", "message": "no such site"}],
+            )
+        return found
+
+    return resolve
+
+
+def _format(params: Params) -> str:
+    return params.choice("format", LIST_FORMATS, "json") or "json"
+
+
+def _export(
+    records: Callable[[], Iterator[dict[str, Any]]], fields: tuple[str, ...], fmt: str, name: str
+) -> Response:
+    """Streams every row; the generator runs in Starlette's thread pool, one row at a time."""
+    return StreamingResponse(
+        lines(records(), fields, cast(Format, fmt)),
+        media_type=EXPORT_MEDIA_TYPES[fmt],
+        headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+async def list_sessions(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=None)
+    resolve_site = _site(state, params)
+    agent = params.text("agent")
+    channel = params.choice("channel", sorted(CHANNELS))
+    outcome = params.choice("outcome", OUTCOMES)
+    customer = params.text("customer", 200)
+    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    fmt = _format(params)
+    after = _session_cursor(params)
+    params.done()
+    timeouts = state.timeouts
+    now = now_ms()
+
+    def where() -> queries.SessionFilter:
+        return queries.SessionFilter(
+            start, end, resolve_site(), agent, channel, cast(queries.SessionOutcome | None, outcome), customer
+        )
+
+    if fmt != "json":
+        filters = await run_in_threadpool(where)
+
+        def records() -> Iterator[dict[str, Any]]:
+            with state.read_engine.connect() as conn:
+                for record, _ in queries.session_page(
+                    conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=None
+                ):
+                    yield record
+
+        return _export(records, SESSION_FIELDS, fmt, "sessions")
+
+    def page() -> dict[str, Any]:
+        filters = where()
+        with state.read_engine.connect() as conn:
+            found = list(
+                queries.session_page(
+                    conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1
+                )
+            )
+        more = len(found) > limit
+        found = found[:limit]
+        return {
+            "sessions": [record for record, _ in found],
+            "next_cursor": encode_cursor(found[-1][1]) if more else None,
+        }
+
+    return JSONResponse(await run_in_threadpool(page))
+
+
+def _session_cursor(params: Params) -> tuple[int, str] | None:
+    raw = params.cursor()
+    if raw is None:
+        return None
+    if len(raw) != 2 or not isinstance(raw[0], int) or not isinstance(raw[1], str):
+        params.problem("cursor", "is not a cursor this endpoint returned")
+        return None
+    return raw[0], raw[1]
+
+
+async def get_session(request: Request) -> Response:
+    state = await _authorized(request)
+    session_id = request.path_params["session_id"]
+    timeouts = state.timeouts
+
+    def read() -> dict[str, Any] | None:
+        with state.read_engine.connect() as conn:
+            return queries.session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
+
+    # Session ids are UUIDs: anything else (a NUL, say, which PostgreSQL refuses) cannot name one.
+    found = await run_in_threadpool(read) if SESSION_ID.fullmatch(session_id) else None
+    if found is None:
+        raise ApiError(404, "not_found", f"no session has the id {session_id!r}")
+    return JSONResponse(found)
+
+
+def _thresholds(params: Params) -> Thresholds:
+    limit = EXACT_THRESHOLD_MAX_S
+    return Thresholds(
+        service_level_s=params.integer("service_level_s", DEFAULT_SERVICE_LEVEL_S, 0, limit),
+        short_abandon_s=params.integer("short_abandon_s", DEFAULT_SHORT_ABANDON_S, 0, limit),
+    )
+
+
+async def inbound_report(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    assert start is not None and end is not None
+    interval = cast(Interval, params.choice("interval", INTERVALS, "hour"))
+    zone = params.zone()
+    resolve_site = _site(state, params)
+    channel = params.choice("channel", sorted(CHANNELS))
+    agent = params.text("agent")
+    thresholds = _thresholds(params)
+    if not params.problems and bucket_count_bound(start, end, interval) > MAX_BUCKETS:
+        params.problem(
+            "interval", f"the range makes more than {MAX_BUCKETS} buckets: choose a longer interval"
+        )
+    params.done()
+
+    def report() -> dict[str, Any]:
+        scope = analytics.Scope(start, end, resolve_site(), channel, agent)
+        report_buckets = buckets(start, end, interval, zone)
+        per_bucket, totals = analytics.inbound(state.read_engine, scope, report_buckets, thresholds)
+        return {
+            "interval": interval,
+            "tz": zone.key,
+            "from": _iso(start),
+            "to": _iso(end),
+            "service_level_s": thresholds.service_level_s,
+            "short_abandon_s": thresholds.short_abandon_s,
+            "totals": totals,
+            "buckets": [
+                {"start": b.label, **figures} for b, figures in zip(report_buckets, per_bucket, strict=True)
+            ],
+        }
+
+    return JSONResponse(await run_in_threadpool(report))
+
+
+async def agents_report(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    assert start is not None and end is not None
+    resolve_site = _site(state, params)
+    channel = params.choice("channel", sorted(CHANNELS))
+    fmt = _format(params)
+    params.done()
+
+    def rows() -> list[dict[str, Any]]:
+        return analytics.agents(state.read_engine, analytics.Scope(start, end, resolve_site(), channel))
+
+    found = await run_in_threadpool(rows)
+    if fmt != "json":
+        return _export(lambda: iter(found), AGENT_FIELDS, fmt, "agents")
+    return JSONResponse({"from": _iso(start), "to": _iso(end), "agents": found})
+
+
+async def cards_report(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    assert start is not None and end is not None
+    resolve_site = _site(state, params)
+    agent = params.text("agent")
+    params.done()
+
+    def report() -> dict[str, Any]:
+        scope = analytics.Scope(start, end, resolve_site(), agent=agent)
+        return {"from": _iso(start), "to": _iso(end), **analytics.cards(state.read_engine, scope)}
+
+    return JSONResponse(await run_in_threadpool(report))
+
+
+async def outbound_report(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    assert start is not None and end is not None
+    resolve_site = _site(state, params)
+    agent = params.text("agent")
+    window_s = params.integer("follow_window_s", DEFAULT_FOLLOW_WINDOW_S, 1, 86400)
+    params.done()
+
+    def report() -> dict[str, Any]:
+        scope = analytics.Scope(start, end, resolve_site(), agent=agent)
+        return {
+            "from": _iso(start),
+            "to": _iso(end),
+            **analytics.outbound(state.read_engine, scope, window_s * 1000),
+        }
+
+    return JSONResponse(await run_in_threadpool(report))
+
+
+async def audit(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=None)
+    resolve_site = _site(state, params)
+    agent = params.text("agent")
+    action = params.text("action", 64)
+    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    fmt = _format(params)
+    raw_cursor = params.cursor()
+    after: tuple[int, int, str] | None = None
+    if raw_cursor is not None:
+        if (
+            len(raw_cursor) == 3
+            and isinstance(raw_cursor[0], int)
+            and isinstance(raw_cursor[1], int)
+            and isinstance(raw_cursor[2], str)
+        ):
+            after = (raw_cursor[0], raw_cursor[1], raw_cursor[2])
+        else:
+            params.problem("cursor", "is not a cursor this endpoint returned")
+    params.done()
+
+    def where() -> queries.AuditFilter:
+        return queries.AuditFilter(start, end, resolve_site(), agent, action)
+
+    if fmt != "json":
+        filters = await run_in_threadpool(where)
+
+        def records() -> Iterator[dict[str, Any]]:
+            with state.read_engine.connect() as conn:
+                for record, _ in queries.audit_page(conn, filters, after=after, limit=None):
+                    yield record
+
+        return _export(records, ACTION_FIELDS, fmt, "audit")
+
+    def page() -> dict[str, Any]:
+        filters = where()
+        with state.read_engine.connect() as conn:
+            found = list(queries.audit_page(conn, filters, after=after, limit=limit + 1))
+        more = len(found) > limit
+        found = found[:limit]
+        return {
+            "actions": [r for r, _ in found],
+            "next_cursor": encode_cursor(found[-1][1]) if more else None,
+        }
+
+    return JSONResponse(await run_in_threadpool(page))
+
+
+async def live(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    resolve_site = _site(state, params)
+    params.done()
+    timeouts = state.timeouts
+
+    def read() -> dict[str, Any]:
+        return analytics.live(state.read_engine, now_ms(), timeouts, resolve_site())
+
+    return JSONResponse(await run_in_threadpool(read))
+
+
+async def quality(request: Request) -> Response:
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    resolve_site = _site(state, params)
+    params.done()
+    timeouts = state.timeouts
+
+    def read() -> dict[str, Any]:
+        site_id = resolve_site()
+        with state.read_engine.connect() as conn:
+            summary = quality_summary(
+                conn, now_ms=now_ms(), timeouts=timeouts, site_id=site_id, start_ms=start, end_ms=end
+            )
+            pages = page_quality(conn, site_id=site_id, start_ms=start, end_ms=end)
+        sessions = summary.sessions
+        worst = sorted(
+            (p for p in pages if p.missing or p.repeated_seqs), key=lambda p: (-p.missing, p.page_id)
+        )
+        return {
+            "from": _iso(start),
+            "to": _iso(end),
+            "events": summary.events,
+            "pages": summary.pages,
+            "pages_with_gaps": summary.pages_with_gaps,
+            "missing_events": summary.missing_events,
+            "loss_rate": _share(summary.missing_events, summary.events + summary.missing_events),
+            "sessions": sessions,
+            "duplicate_events": summary.duplicate_events,
+            "duplicate_rate": _share(summary.duplicate_events, summary.events),
+            "closed_by_timeout": summary.closed_by_timeout,
+            "closed_by_timeout_share": _share(summary.closed_by_timeout, sessions),
+            "closed_by_supersession": summary.closed_by_supersession,
+            "closed_by_supersession_share": _share(summary.closed_by_supersession, sessions),
+            "observed_mid_session": summary.observed_mid_session,
+            "observed_mid_session_share": _share(summary.observed_mid_session, sessions),
+            "pages_with_problems": [
+                {
+                    "page_id": p.page_id,
+                    "events": p.events,
+                    "last_seq": p.last_seq,
+                    "missing": p.missing,
+                    "repeated_seqs": p.repeated_seqs,
+                }
+                for p in worst[:100]
+            ],
+        }
+
+    return JSONResponse(await run_in_threadpool(read))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _iso(ms: int | None) -> str | None:
+    return iso(ms)
+
+
+routes = [
+    Route("/v1/sessions", list_sessions, methods=["GET"]),
+    Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/v1/analytics/inbound", inbound_report, methods=["GET"]),
+    Route("/v1/analytics/agents", agents_report, methods=["GET"]),
+    Route("/v1/analytics/cards", cards_report, methods=["GET"]),
+    Route("/v1/analytics/outbound", outbound_report, methods=["GET"]),
+    Route("/v1/audit", audit, methods=["GET"]),
+    Route("/v1/live", live, methods=["GET"]),
+    Route("/v1/quality", quality, methods=["GET"]),
+]

@@ -1,0 +1,304 @@
+"""Reports for supervisors: inbound by bucket, agents, cards, outbound, live. Definitions: docs/metrics.md.
+
+Inbound and agent reports sum rollups (storage/rollups.py) for the whole spans inside the range and the
+sessions themselves for the slivers at its edges; both go through the same partial sums, so a report reads
+the same whichever way its range falls.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, case, func, select
+
+from service.domain.buckets import Bucket, days, quarters
+from service.domain.metrics import AgentPartial, InboundAccumulator, InboundPartial, Thresholds, median
+from service.domain.sessions import Timeouts, timed_out
+from service.storage import rollups
+from service.storage.records import iso
+from service.storage.schema import actions, sessions
+
+CHAT_CHANNELS = ("im", "oim")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which data a report covers: [start, end) by offer time (actions by their time), and filters."""
+
+    start_ms: int
+    end_ms: int
+    site_id: int | None = None
+    channel: str | None = None
+    agent: str | None = None
+
+
+def _pieces(start_ms: int, end_ms: int, inner: tuple[int, int]) -> tuple[list[tuple[int, int]], int, int]:
+    """[start, end) split into the inner whole spans [first, last) and the raw edges around them."""
+    first, last = inner
+    if first >= last:
+        return [(start_ms, end_ms)], 0, 0
+    edges = [(a, b) for a, b in ((start_ms, first), (last, end_ms)) if a < b]
+    return edges, first, last
+
+
+def inbound(
+    engine: Engine, scope: Scope, report_buckets: Sequence[Bucket], thresholds: Thresholds
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    accumulator = InboundAccumulator(len(report_buckets))
+    starts = [b.lo_ms for b in report_buckets]
+
+    def bucket_of(ms: int) -> int:
+        return bisect.bisect_right(starts, ms) - 1
+
+    def add_raw(conn: Connection, lo: int, hi: int) -> None:
+        found = rollups.inbound_partials(
+            conn, lo, hi, site_id=scope.site_id, agent=scope.agent, channel=scope.channel
+        )
+        by_bucket: dict[int, InboundPartial] = defaultdict(InboundPartial)
+        for (started_at, _channel), partial in found.items():
+            _merge_inbound(by_bucket[bucket_of(started_at)], partial)
+        for index, partial in by_bucket.items():
+            accumulator.add_partial(index, partial)
+
+    if scope.agent is not None:
+        # The rollups are not per agent; one agent's month is a few thousand sessions on an index.
+        with engine.connect() as conn:
+            add_raw(conn, scope.start_ms, scope.end_ms)
+        return accumulator.report(thresholds)
+
+    edges, first, last = _pieces(scope.start_ms, scope.end_ms, quarters(scope.start_ms, scope.end_ms))
+    if first < last:
+        rollups.refresh(engine, "hour", first, last, scope.site_id)
+    with engine.connect() as conn:
+        if first < last:
+            for row in rollups.stored_inbound(conn, first, last, scope.site_id, scope.channel):
+                accumulator.add_stored(bucket_of(row.quarter_ms), row)
+        for lo, hi in edges:
+            add_raw(conn, lo, hi)
+    return accumulator.report(thresholds)
+
+
+def _merge_inbound(into: InboundPartial, other: InboundPartial) -> None:
+    into.offered += other.offered
+    into.answered += other.answered
+    into.not_answered += other.not_answered
+    into.ring_sum += other.ring_sum
+    into.talk_count += other.talk_count
+    into.talk_sum += other.talk_sum
+    for name in ("ring_max", "talk_max"):
+        value = getattr(other, name)
+        if value is not None:
+            current = getattr(into, name)
+            setattr(into, name, value if current is None else max(current, value))
+    for kind in ("ring", "talk", "abandon"):
+        target = getattr(into, kind)
+        for index, count in getattr(other, kind).items():
+            target[index] = target.get(index, 0) + count
+
+
+def agents(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
+    totals: dict[str, AgentPartial] = defaultdict(AgentPartial)
+    edges, first, last = _pieces(scope.start_ms, scope.end_ms, days(scope.start_ms, scope.end_ms))
+    if first < last:
+        rollups.refresh(engine, "day", first, last, scope.site_id)
+    with engine.connect() as conn:
+        if first < last:
+            for row in rollups.stored_agents(conn, first, last, scope.site_id, scope.channel):
+                partial = AgentPartial(
+                    nickname=row.agent_nickname,
+                    offered=row.offered,
+                    answered=row.answered,
+                    not_answered=row.not_answered,
+                    talk_count=row.talk_count,
+                    talk_total=row.talk_total,
+                    cards_sent=row.cards_sent,
+                    call_outs=row.call_outs,
+                    # Without a channel filter the peak across all chats is the "*" row's.
+                    peak_concurrent_chats=row.peak_concurrent_chats
+                    if scope.channel is not None or row.channel == "*"
+                    else 0,
+                )
+                totals[row.agent_email].merge(partial)
+        for lo, hi in edges:
+            found = rollups.agent_partials(conn, lo, hi, site_id=scope.site_id, channel=scope.channel)
+            for (agent, _), partial in found.items():
+                totals[agent].merge(partial)
+    rows = [partial.row(agent or None) for agent, partial in totals.items()]
+    return sorted(rows, key=lambda r: (-r["offered"], r["agent_email"] or ""))
+
+
+def _action_window(scope: Scope, names: Sequence[str]) -> Any:
+    query = select(actions).where(
+        actions.c.at >= scope.start_ms, actions.c.at < scope.end_ms, actions.c.action.in_(names)
+    )
+    if scope.site_id is not None:
+        query = query.where(actions.c.site_id == scope.site_id)
+    if scope.agent is not None:
+        query = query.where(actions.c.agent_email == scope.agent)
+    return query
+
+
+def cards(engine: Engine, scope: Scope) -> dict[str, Any]:
+    by_card: Counter[tuple[str | None, str | None]] = Counter()
+    by_agent: Counter[str | None] = Counter()
+    sent = orphans = 0
+    with engine.connect() as conn:
+        for row in conn.execute(_action_window(scope, ["send_card"])):
+            details = orjson.loads(row.details)
+            sent += 1
+            orphans += row.session_id is None
+            by_card[(_text(details.get("header")), _text(details.get("url")))] += 1
+            by_agent[row.agent_email] += 1
+
+        answered_chats = select(sessions.c.id, sessions.c.connected_at, sessions.c.cards_sent).where(
+            sessions.c.started_at >= scope.start_ms,
+            sessions.c.started_at < scope.end_ms,
+            sessions.c.channel.in_(CHAT_CHANNELS),
+            sessions.c.connected_at.is_not(None),
+        )
+        if scope.site_id is not None:
+            answered_chats = answered_chats.where(sessions.c.site_id == scope.site_id)
+        if scope.agent is not None:
+            answered_chats = answered_chats.where(sessions.c.agent_email == scope.agent)
+        chats = answered_chats.subquery()
+        first_card = (
+            select(chats.c.connected_at, func.min(actions.c.at).label("first_at"))
+            .join(actions, and_(actions.c.session_id == chats.c.id, actions.c.action == "send_card"))
+            .group_by(chats.c.id, chats.c.connected_at)
+        )
+        delays = [
+            (row.first_at - round(row.connected_at.timestamp() * 1000)) / 1000
+            for row in conn.execute(first_card)
+        ]
+        count, with_card, in_sessions = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((chats.c.cards_sent > 0, 1), else_=0)), 0),
+                func.coalesce(func.sum(chats.c.cards_sent), 0),
+            )
+        ).one()
+    return {
+        "cards_sent": sent,
+        "answered_chat_sessions": int(count),
+        "attach_rate": round(int(with_card) / count, 6) if count else None,
+        "cards_per_session": round(int(in_sessions) / count, 6) if count else None,
+        "median_s_to_first_card": median([max(d, 0.0) for d in delays]),
+        "orphans": orphans,
+        "by_card": [
+            {"header": header, "url": url, "count": n}
+            for (header, url), n in sorted(
+                by_card.items(), key=lambda kv: (-kv[1], kv[0][0] or "", kv[0][1] or "")
+            )
+        ],
+        "by_agent": [
+            {"agent_email": agent, "cards_sent": n}
+            for agent, n in sorted(by_agent.items(), key=lambda kv: (-kv[1], kv[0] or ""))
+        ],
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None if value is None else orjson.dumps(value).decode()
+
+
+def outbound(engine: Engine, scope: Scope, follow_window_ms: int) -> dict[str, Any]:
+    """callOut requests, and how many were followed by a session with the same customer number that started
+    within the window after the request."""
+    per_agent: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+    requests: list[tuple[str | None, int, str | None]] = []
+    with engine.connect() as conn:
+        for row in conn.execute(_action_window(scope, ["call_out"])):
+            number = orjson.loads(row.details).get("phone_number")
+            requests.append((row.agent_email, row.at, number if isinstance(number, str) else None))
+        numbers = sorted({n for _, _, n in requests if n})
+        seen: dict[str, list[int]] = defaultdict(list)
+        for chunk_start in range(0, len(numbers), 500):
+            query = select(sessions.c.customer_mobile, sessions.c.started_at).where(
+                sessions.c.customer_mobile.in_(numbers[chunk_start : chunk_start + 500]),
+                sessions.c.started_at >= scope.start_ms,
+                sessions.c.started_at < scope.end_ms + follow_window_ms,
+            )
+            if scope.site_id is not None:
+                query = query.where(sessions.c.site_id == scope.site_id)
+            for row in conn.execute(query):
+                seen[row.customer_mobile].append(row.started_at)
+    for times in seen.values():
+        times.sort()
+    followed_total = 0
+    for agent, at, number in requests:
+        counts = per_agent[agent]
+        counts[0] += 1
+        times = seen.get(number or "", [])
+        i = bisect.bisect_left(times, at)
+        if i < len(times) and times[i] <= at + follow_window_ms:
+            counts[1] += 1
+            followed_total += 1
+    total = len(requests)
+    return {
+        "call_outs": total,
+        "followed_by_session": followed_total,
+        "follow_rate": round(followed_total / total, 6) if total else None,
+        "follow_window_s": follow_window_ms // 1000,
+        "by_agent": [
+            {
+                "agent_email": agent,
+                "call_outs": n,
+                "followed_by_session": f,
+                "follow_rate": round(f / n, 6) if n else None,
+            }
+            for agent, (n, f) in sorted(per_agent.items(), key=lambda kv: (-kv[1][0], kv[0] or ""))
+        ],
+    }
+
+
+def live(
+    engine: Engine, now_ms: int, timeouts: Timeouts, site_id: int | None, limit: int = 100
+) -> dict[str, Any]:
+    """Open sessions not yet past their timeout: ringing now, connected now."""
+    longest = max(timeouts.ringing_ms, timeouts.connected_ms)
+    query = select(
+        sessions.c.id, sessions.c.channel, sessions.c.agent_email, sessions.c.agent_nickname,
+        sessions.c.customer_mobile, sessions.c.customer_user_id, sessions.c.customer_nickname,
+        sessions.c.offered_at, sessions.c.connected_at, sessions.c.started_at, sessions.c.last_event_at,
+    ).where(sessions.c.ended_at.is_(None), sessions.c.last_event_at >= now_ms - longest)  # fmt: skip
+    if site_id is not None:
+        query = query.where(sessions.c.site_id == site_id)
+    ringing: list[dict[str, Any]] = []
+    connected: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            is_connected = row.connected_at is not None
+            if timed_out(is_connected, row.last_event_at, now_ms, timeouts):
+                continue
+            since = row.connected_at if is_connected else row.offered_at
+            since_ms = round(since.timestamp() * 1000) if since is not None else row.started_at
+            item = {
+                "id": row.id,
+                "channel": row.channel,
+                "agent_email": row.agent_email,
+                "agent_nickname": row.agent_nickname,
+                "customer_mobile": row.customer_mobile,
+                "customer_user_id": row.customer_user_id,
+                "customer_nickname": row.customer_nickname,
+                "since": iso(since_ms),
+                "for_s": round(max(now_ms - since_ms, 0) / 1000, 3),
+            }
+            (connected if is_connected else ringing).append(item)
+    ringing.sort(key=lambda s: -s["for_s"])
+    connected.sort(key=lambda s: -s["for_s"])
+    agents_busy = {s["agent_email"] for s in [*ringing, *connected] if s["agent_email"]}
+    return {
+        "as_of": iso(now_ms),
+        "ringing_now": len(ringing),
+        "connected_now": len(connected),
+        "longest_ring_s": ringing[0]["for_s"] if ringing else None,
+        "agents_on_contact": len({s["agent_email"] for s in connected if s["agent_email"]}),
+        "agents_with_open_sessions": len(agents_busy),
+        "ringing": ringing[:limit],
+        "connected": connected[:limit],
+    }

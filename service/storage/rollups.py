@@ -1,0 +1,358 @@
+"""Rollups: partial sums of sessions and actions per span of time, kept right by generation marks.
+
+The projection calls ``mark`` in the writer's transaction with every session and action it wrote or deleted:
+each touched span's mark gets ``gen + 1``. A report first calls ``refresh`` on its range: a span whose ``gen``
+is past ``built_gen`` is rebuilt from the sessions and actions, in a transaction that first claims the mark
+(``built_gen = gen``). The claim takes the mark's row lock, so on PostgreSQL a writer touching the span
+meanwhile waits and then bumps ``gen`` again, leaving the span dirty for the next reader; a second reader
+finds nothing left to claim. On SQLite both are serialized by the database's write lock.
+
+The same functions (``inbound_partials``, ``agent_partials``) compute a rollup's rows and the raw slices a
+report needs at its edges, so a rollup can never disagree with the sessions it sums.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service.domain.buckets import DAY_MS, QUARTER_MS
+from service.domain.metrics import (
+    AgentPartial,
+    InboundPartial,
+    SessionFact,
+    encode_histogram,
+    is_chat,
+    peak_concurrency,
+)
+from service.storage.schema import actions, agent_rollup, inbound_rollup, rollup_marks, sessions
+
+Span = Literal["hour", "day"]
+HOUR_MS = 3600 * 1000
+SPAN_MS: dict[Span, int] = {"hour": HOUR_MS, "day": DAY_MS}
+# A chat longer than this is clipped when peaks are computed: it bounds how far back a day looks for chats.
+CHAT_LOOKBACK_MS = DAY_MS
+MAX_SPANS_PER_SESSION = 3  # a session lasting days (lost track of) marks its first days only
+
+Mark = tuple[int, Span, int]  # (site_id, span, start_ms)
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What the projection wrote or deleted, as far as rollups care."""
+
+    site_id: int
+    started_at: int
+    last_touch: int
+
+
+def marks_for(sessions_touched: Iterable[Touched], action_times: Iterable[tuple[int, int]]) -> list[Mark]:
+    found: set[Mark] = set()
+    for s in sessions_touched:
+        found.add((s.site_id, "hour", s.started_at - s.started_at % HOUR_MS))
+        day = s.started_at - s.started_at % DAY_MS
+        last_day = min(s.last_touch - s.last_touch % DAY_MS, day + (MAX_SPANS_PER_SESSION - 1) * DAY_MS)
+        while day <= last_day:
+            found.add((s.site_id, "day", day))
+            day += DAY_MS
+    for site_id, at in action_times:
+        found.add((site_id, "day", at - at % DAY_MS))
+    return sorted(found)
+
+
+def mark(conn: Connection, marks: Sequence[Mark]) -> None:
+    """Bump each mark's generation, creating it dirty when new. Sorted, so writers lock marks in one order."""
+    if not marks:
+        return
+    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(rollup_marks)
+    statement = statement.on_conflict_do_update(
+        index_elements=["site_id", "span", "start_ms"], set_={"gen": rollup_marks.c.gen + 1}
+    )
+    rows = [{"site_id": s, "span": span, "start_ms": t, "gen": 1, "built_gen": 0} for s, span, t in marks]
+    conn.execute(statement, rows)
+
+
+def clear(conn: Connection) -> None:
+    for table in (inbound_rollup, agent_rollup, rollup_marks):
+        conn.execute(delete(table))
+
+
+def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, site_id: int | None = None) -> int:
+    """Rebuild the dirty spans of this kind that overlap [start, end); returns how many were rebuilt."""
+    first = start_ms - start_ms % SPAN_MS[span]
+    query = select(rollup_marks.c.site_id, rollup_marks.c.start_ms).where(
+        rollup_marks.c.span == span,
+        rollup_marks.c.start_ms >= first,
+        rollup_marks.c.start_ms < end_ms,
+        rollup_marks.c.gen > rollup_marks.c.built_gen,
+    )
+    if site_id is not None:
+        query = query.where(rollup_marks.c.site_id == site_id)
+    with engine.connect() as conn:
+        dirty = sorted((row.site_id, row.start_ms) for row in conn.execute(query))
+    for dirty_site, dirty_start in dirty:
+        with engine.begin() as conn:
+            claimed = conn.execute(
+                update(rollup_marks)
+                .where(
+                    rollup_marks.c.site_id == dirty_site,
+                    rollup_marks.c.span == span,
+                    rollup_marks.c.start_ms == dirty_start,
+                    rollup_marks.c.gen > rollup_marks.c.built_gen,
+                )
+                .values(built_gen=rollup_marks.c.gen)
+            ).rowcount
+            if claimed:
+                _build(conn, span, dirty_site, dirty_start)
+    return len(dirty)
+
+
+def _build(conn: Connection, span: Span, site_id: int, start_ms: int) -> None:
+    end_ms = start_ms + SPAN_MS[span]
+    if span == "hour":
+        conn.execute(
+            delete(inbound_rollup).where(
+                inbound_rollup.c.site_id == site_id,
+                inbound_rollup.c.quarter_ms >= start_ms,
+                inbound_rollup.c.quarter_ms < end_ms,
+            )
+        )
+        partials = inbound_partials(conn, start_ms, end_ms, site_id=site_id, by_quarter=True)
+        rows = [_inbound_row(site_id, quarter, channel, p) for (quarter, channel), p in partials.items()]
+        if rows:
+            conn.execute(insert(inbound_rollup), rows)
+        return
+    conn.execute(
+        delete(agent_rollup).where(agent_rollup.c.site_id == site_id, agent_rollup.c.day_ms == start_ms)
+    )
+    by_channel = agent_partials(conn, start_ms, end_ms, site_id=site_id, by_channel=True)
+    rows = [_agent_row(site_id, start_ms, agent, channel, p) for (agent, channel), p in by_channel.items()]
+    if rows:
+        conn.execute(insert(agent_rollup), rows)
+
+
+def _inbound_row(site_id: int, quarter: int, channel: str, p: InboundPartial) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "quarter_ms": quarter,
+        "channel": channel,
+        "offered": p.offered,
+        "answered": p.answered,
+        "not_answered": p.not_answered,
+        "talk_count": p.talk_count,
+        "ring_sum": p.ring_sum,
+        "ring_max": p.ring_max,
+        "talk_sum": p.talk_sum,
+        "talk_max": p.talk_max,
+        "ring_hist": encode_histogram(p.ring),
+        "talk_hist": encode_histogram(p.talk),
+        "abandon_hist": encode_histogram(p.abandon),
+    }
+
+
+def _agent_row(site_id: int, day: int, agent: str, channel: str, p: AgentPartial) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "day_ms": day,
+        "agent_email": agent,
+        "channel": channel,
+        "agent_nickname": p.nickname,
+        "offered": p.offered,
+        "answered": p.answered,
+        "not_answered": p.not_answered,
+        "talk_count": p.talk_count,
+        "talk_total": p.talk_total,
+        "cards_sent": p.cards_sent,
+        "call_outs": p.call_outs,
+        "peak_concurrent_chats": p.peak_concurrent_chats,
+    }
+
+
+# Raw computations: the rollups' builders, and the reports' edges.
+
+_FACT_COLUMNS = (
+    sessions.c.started_at,
+    sessions.c.channel,
+    sessions.c.agent_email,
+    sessions.c.agent_nickname,
+    sessions.c.observed_from,
+    sessions.c.offered_at,
+    sessions.c.connected_at,
+    sessions.c.ended_at,
+    sessions.c.outcome,
+    sessions.c.ring_s,
+    sessions.c.talk_s,
+    sessions.c.last_event_at,
+)
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else round(value.timestamp() * 1000)
+
+
+def session_fact(row: Any) -> SessionFact:
+    abandon_s = None
+    if row.outcome == "not_answered" and row.offered_at is not None and row.ended_at is not None:
+        abandon_s = (row.ended_at - row.offered_at).total_seconds()
+    return SessionFact(
+        channel=row.channel,
+        observed_from=row.observed_from,
+        connected=row.connected_at is not None,
+        outcome=row.outcome,
+        ring_s=row.ring_s,
+        talk_s=row.talk_s,
+        abandon_s=abandon_s,
+    )
+
+
+def _sessions_in(
+    start_ms: int, end_ms: int, site_id: int | None, agent: str | None, channel: str | None
+) -> Any:
+    query = select(*_FACT_COLUMNS).where(sessions.c.started_at >= start_ms, sessions.c.started_at < end_ms)
+    if site_id is not None:
+        query = query.where(sessions.c.site_id == site_id)
+    if agent is not None:
+        query = query.where(sessions.c.agent_email == agent)
+    if channel is not None:
+        query = query.where(sessions.c.channel == channel)
+    return query
+
+
+def inbound_partials(
+    conn: Connection,
+    start_ms: int,
+    end_ms: int,
+    *,
+    site_id: int | None = None,
+    agent: str | None = None,
+    channel: str | None = None,
+    by_quarter: bool = False,
+) -> dict[tuple[int, str], InboundPartial]:
+    """Sessions offered in [start, end), summed per (quarter or start, channel)."""
+    partials: dict[tuple[int, str], InboundPartial] = defaultdict(InboundPartial)
+    for row in conn.execute(_sessions_in(start_ms, end_ms, site_id, agent, channel)):
+        fact = session_fact(row)
+        if not fact.counts_as_offered:
+            continue
+        key_time = row.started_at - row.started_at % QUARTER_MS if by_quarter else row.started_at
+        partials[(key_time, row.channel)].add_session(fact)
+    return dict(partials)
+
+
+def agent_partials(
+    conn: Connection,
+    start_ms: int,
+    end_ms: int,
+    *,
+    site_id: int | None = None,
+    channel: str | None = None,
+    by_channel: bool = False,
+) -> dict[tuple[str, str], AgentPartial]:
+    """Per (agent, channel) when ``by_channel`` (with the "" and "*" rows the rollup keeps), else per
+    (agent, "") for the given channel filter: sessions offered, actions and chat peaks in [start, end)."""
+    partials: dict[tuple[str, str], AgentPartial] = defaultdict(AgentPartial)
+    for row in conn.execute(_sessions_in(start_ms, end_ms, site_id, None, channel)):
+        key = (row.agent_email or "", (row.channel or "") if by_channel else "")
+        partial = partials[key]
+        partial.nickname = row.agent_nickname or partial.nickname
+        partial.add_session(session_fact(row))
+
+    action_query = (
+        select(actions.c.agent_email, actions.c.action, sessions.c.channel)
+        .select_from(actions.outerjoin(sessions, sessions.c.id == actions.c.session_id))
+        .where(
+            actions.c.at >= start_ms,
+            actions.c.at < end_ms,
+            actions.c.action.in_(("send_card", "call_out")),
+        )
+    )
+    if site_id is not None:
+        action_query = action_query.where(actions.c.site_id == site_id)
+    if channel is not None:
+        action_query = action_query.where(sessions.c.channel == channel)
+    for row in conn.execute(action_query):
+        key = (row.agent_email or "", (row.channel or "") if by_channel else "")
+        if row.action == "send_card":
+            partials[key].cards_sent += 1
+        else:
+            partials[key].call_outs += 1
+
+    for (agent, chat_channel), intervals in _chat_intervals(conn, start_ms, end_ms, site_id, channel).items():
+        peak = peak_concurrency(intervals, start_ms, end_ms)
+        if by_channel:
+            partials[(agent, chat_channel)].peak_concurrent_chats = peak
+        elif chat_channel == "*":
+            partials[(agent, "")].peak_concurrent_chats = peak
+    return dict(partials)
+
+
+def _chat_intervals(
+    conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """Answered chat sessions overlapping [start, end), from connect to end (or last event), per
+    (agent, channel) and per (agent, "*") for all chat channels together."""
+    if channel is not None and not is_chat(channel):
+        return {}
+    query = select(
+        sessions.c.agent_email, sessions.c.channel, sessions.c.connected_at, sessions.c.ended_at,
+        sessions.c.last_event_at,
+    ).where(
+        sessions.c.started_at >= start_ms - CHAT_LOOKBACK_MS,
+        sessions.c.started_at < end_ms,
+        sessions.c.connected_at.is_not(None),
+        sessions.c.channel.in_([channel] if channel else ["im", "oim"]),
+        or_(sessions.c.last_event_at >= start_ms, sessions.c.ended_at.is_(None)),
+    )  # fmt: skip
+    if site_id is not None:
+        query = query.where(sessions.c.site_id == site_id)
+    intervals: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for row in conn.execute(query):
+        end = max(_ms(row.ended_at) or row.last_event_at, row.last_event_at)
+        interval = (_ms(row.connected_at) or row.last_event_at, end)
+        intervals[(row.agent_email or "", row.channel)].append(interval)
+        intervals[(row.agent_email or "", "*")].append(interval)
+    return dict(intervals)
+
+
+def stored_inbound(
+    conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+) -> Iterable[Any]:
+    query = select(inbound_rollup).where(
+        inbound_rollup.c.quarter_ms >= start_ms, inbound_rollup.c.quarter_ms < end_ms
+    )
+    if site_id is not None:
+        query = query.where(inbound_rollup.c.site_id == site_id)
+    if channel is not None:
+        query = query.where(inbound_rollup.c.channel == channel)
+    return conn.execute(query)
+
+
+def stored_agents(
+    conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+) -> Iterable[Any]:
+    """The rollup rows of whole days in [start, end) that a report with this channel filter sums."""
+    query = select(agent_rollup).where(agent_rollup.c.day_ms >= start_ms, agent_rollup.c.day_ms < end_ms)
+    if site_id is not None:
+        query = query.where(agent_rollup.c.site_id == site_id)
+    if channel is not None:
+        query = query.where(agent_rollup.c.channel == channel)
+    return conn.execute(query)
+
+
+def dirty_between(conn: Connection, span: Span, start_ms: int, end_ms: int) -> int:
+    query = select(rollup_marks.c.start_ms).where(
+        and_(
+            rollup_marks.c.span == span,
+            rollup_marks.c.start_ms >= start_ms,
+            rollup_marks.c.start_ms < end_ms,
+            rollup_marks.c.gen > rollup_marks.c.built_gen,
+        )
+    )
+    return len(conn.execute(query).all())
