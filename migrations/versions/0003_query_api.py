@@ -21,7 +21,8 @@ def upgrade() -> None:
     op.create_table(
         "agent_rollup",
         sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("day_ms", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.String(length=8), nullable=False),
+        sa.Column("start_ms", sa.BigInteger(), nullable=False),
         sa.Column("agent_email", sa.String(length=320), nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("agent_nickname", sa.String(length=200), nullable=True),
@@ -36,10 +37,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["site_id"], ["sites.id"], name=op.f("fk_agent_rollup_site_id_sites"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("site_id", "day_ms", "agent_email", "channel", name=op.f("pk_agent_rollup")),
+        sa.PrimaryKeyConstraint(
+            "site_id", "span", "start_ms", "agent_email", "channel", name=op.f("pk_agent_rollup")
+        ),
     )
     with op.batch_alter_table("agent_rollup", schema=None) as batch_op:
-        batch_op.create_index("ix_agent_rollup_day_ms", ["day_ms"], unique=False)
+        batch_op.create_index("ix_agent_rollup_span_start_ms", ["span", "start_ms"], unique=False)
 
     op.create_table(
         "inbound_rollup",
@@ -88,8 +91,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_sessions_agent_email_started_at", ["agent_email", "started_at"], unique=False
         )
-        batch_op.create_index("ix_sessions_customer_mobile", ["customer_mobile"], unique=False)
-        batch_op.create_index("ix_sessions_customer_user_id", ["customer_user_id"], unique=False)
+        batch_op.create_index(
+            "ix_sessions_customer_mobile_started_at", ["customer_mobile", "started_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_sessions_customer_user_id_started_at", ["customer_user_id", "started_at"], unique=False
+        )
         batch_op.create_index(
             "ix_sessions_open",
             ["last_event_at"],
@@ -99,18 +106,31 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_sessions_started_at", ["started_at"], unique=False)
 
-    # Sessions stored before this revision: mark their spans so the first report builds their rollups.
-    op.execute(
-        "INSERT INTO rollup_marks (site_id, span, start_ms, gen, built_gen) "
-        "SELECT DISTINCT site_id, 'hour', started_at - started_at % 3600000, 1, 0 FROM sessions"
-    )
-    op.execute(
-        "INSERT INTO rollup_marks (site_id, span, start_ms, gen, built_gen) "
-        "SELECT site_id, 'day', day, 1, 0 FROM ("
-        " SELECT site_id, started_at - started_at % 86400000 AS day FROM sessions"
-        " UNION SELECT site_id, last_event_at - last_event_at % 86400000 FROM sessions"
-        " UNION SELECT site_id, at - at % 86400000 FROM actions) AS spans"
-    )
+    # Sessions stored before this revision: mark every hour and day of each site's history dirty, so the
+    # first report builds the rollups it reads.
+    bind = op.get_bind()
+    spans = bind.execute(
+        sa.text(
+            "SELECT site_id, MIN(lo), MAX(hi) FROM ("
+            " SELECT site_id, started_at AS lo, last_event_at AS hi FROM sessions"
+            " UNION ALL SELECT site_id, at, at FROM actions) AS times GROUP BY site_id"
+        )
+    ).all()
+    marks = []
+    for site_id, lo, hi in spans:
+        for span, width in (("hour", 3_600_000), ("day", 86_400_000)):
+            start = lo - lo % width
+            while start <= hi:
+                marks.append({"site_id": site_id, "span": span, "start_ms": start})
+                start += width
+    if marks:
+        bind.execute(
+            sa.text(
+                "INSERT INTO rollup_marks (site_id, span, start_ms, gen, built_gen)"
+                " VALUES (:site_id, :span, :start_ms, 1, 0)"
+            ),
+            marks,
+        )
 
 
 def downgrade() -> None:
@@ -121,8 +141,8 @@ def downgrade() -> None:
             sqlite_where=sa.text("ended_at IS NULL"),
             postgresql_where=sa.text("ended_at IS NULL"),
         )
-        batch_op.drop_index("ix_sessions_customer_user_id")
-        batch_op.drop_index("ix_sessions_customer_mobile")
+        batch_op.drop_index("ix_sessions_customer_user_id_started_at")
+        batch_op.drop_index("ix_sessions_customer_mobile_started_at")
         batch_op.drop_index("ix_sessions_agent_email_started_at")
 
     with op.batch_alter_table("actions", schema=None) as batch_op:
@@ -138,6 +158,6 @@ def downgrade() -> None:
 
     op.drop_table("inbound_rollup")
     with op.batch_alter_table("agent_rollup", schema=None) as batch_op:
-        batch_op.drop_index("ix_agent_rollup_day_ms")
+        batch_op.drop_index("ix_agent_rollup_span_start_ms")
 
     op.drop_table("agent_rollup")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 Interval = Literal["15m", "30m", "hour", "day", "week"]
 INTERVALS: tuple[Interval, ...] = ("15m", "30m", "hour", "day", "week")
 QUARTER_MS = 15 * 60 * 1000
+HOUR_MS = 4 * QUARTER_MS
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -99,6 +100,13 @@ def quarters(start_ms: int, end_ms: int) -> tuple[int, int]:
     """The whole UTC quarter hours inside [start, end), as [first, last): empty when first >= last."""
     first = -(-start_ms // QUARTER_MS) * QUARTER_MS
     last = end_ms - end_ms % QUARTER_MS
+    return first, last
+
+
+def hours(start_ms: int, end_ms: int) -> tuple[int, int]:
+    """The whole UTC hours inside [start, end), as [first, last)."""
+    first = -(-start_ms // HOUR_MS) * HOUR_MS
+    last = end_ms - end_ms % HOUR_MS
     return first, last
 
 

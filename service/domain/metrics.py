@@ -88,6 +88,21 @@ class InboundPartial:
     talk: Histogram = field(default_factory=dict)
     abandon: Histogram = field(default_factory=dict)
 
+    def merge(self, other: InboundPartial) -> None:
+        self.offered += other.offered
+        self.answered += other.answered
+        self.not_answered += other.not_answered
+        self.ring_sum += other.ring_sum
+        self.talk_count += other.talk_count
+        self.talk_sum += other.talk_sum
+        if other.ring_max is not None:
+            self.ring_max = _max(self.ring_max, other.ring_max)
+        if other.talk_max is not None:
+            self.talk_max = _max(self.talk_max, other.talk_max)
+        for mine, theirs in ((self.ring, other.ring), (self.talk, other.talk), (self.abandon, other.abandon)):
+            for index, count in theirs.items():
+                mine[index] = mine.get(index, 0) + count
+
     def add_session(self, fact: SessionFact) -> None:
         if not fact.counts_as_offered:
             return
@@ -138,27 +153,32 @@ class Thresholds:
 
 
 class InboundAccumulator:
-    """Sums partials into numbered buckets (and the totals), with histograms as dense numpy rows."""
+    """Sums partials into numbered buckets (and the totals), with histograms as dense numpy rows.
+
+    Stored rollup rows are only collected as they come and summed in one vectorized pass: a month by hour is
+    some ten thousand rows, and per-row numpy calls would cost more than the database read.
+    """
 
     def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
         self.counts = np.zeros((buckets, 4), dtype=np.int64)  # offered, answered, not_answered, talk_count
         self.sums = np.zeros((buckets, 2), dtype=np.float64)  # ring_sum, talk_sum
         self.maxima = np.full((buckets, 2), -np.inf)  # ring_max, talk_max
         self.histograms = {kind: np.zeros((buckets, NBINS), dtype=np.int64) for kind in HIST_KINDS}
-        self._pending: dict[str, list[tuple[int, npt.NDArray[np.uint32]]]] = {k: [] for k in HIST_KINDS}
+        self._scalars: list[tuple[float, ...]] = []
+        self._blobs: dict[str, tuple[list[int], list[bytes]]] = {kind: ([], []) for kind in HIST_KINDS}
 
-    def add_stored(self, bucket: int, row: Any) -> None:
-        """A rollup row: counts, sums and maxima as columns, histograms as encoded pairs."""
-        self.counts[bucket] += (row.offered, row.answered, row.not_answered, row.talk_count)
-        self.sums[bucket] += (row.ring_sum, row.talk_sum)
-        if row.ring_max is not None:
-            self.maxima[bucket, 0] = max(self.maxima[bucket, 0], row.ring_max)
-        if row.talk_max is not None:
-            self.maxima[bucket, 1] = max(self.maxima[bucket, 1], row.talk_max)
-        for kind in HIST_KINDS:
-            pairs = decode_pairs(getattr(row, f"{kind}_hist"))
-            if len(pairs):
-                self._pending[kind].append((bucket, pairs))
+    def add_stored(self, owners: Sequence[int], rows: Sequence[Sequence[Any]]) -> None:
+        """Rollup rows, each summed into the bucket of the same position in ``owners``. A row is the counts
+        (offered, answered, not_answered, talk_count), the sums (ring, talk), the maxima (ring, talk; negative
+        when none) and the encoded histograms (ring, talk, abandon): the columns of STORED_COLUMNS."""
+        self._scalars.extend((owner, *row[:8]) for owner, row in zip(owners, rows, strict=True))
+        for position, kind in enumerate(HIST_KINDS, start=8):
+            kept_owners, blobs = self._blobs[kind]
+            for owner, row in zip(owners, rows, strict=True):
+                if row[position]:
+                    kept_owners.append(owner)
+                    blobs.append(bytes(row[position]))
 
     def add_partial(self, bucket: int, partial: InboundPartial) -> None:
         self.counts[bucket] += (partial.offered, partial.answered, partial.not_answered, partial.talk_count)
@@ -173,36 +193,40 @@ class InboundAccumulator:
                 self.histograms[kind][bucket, index] += count
 
     def _flush(self) -> None:
-        # One scatter-add per kind instead of one per row: the difference between ms and 100 ms at a month.
-        for kind, pending in self._pending.items():
-            if not pending:
+        if self._scalars:
+            table = np.array(self._scalars, dtype=np.float64)
+            owner = table[:, 0].astype(np.int64)
+            for column in range(4):
+                self.counts[:, column] += np.bincount(owner, table[:, 1 + column], self.buckets).astype(
+                    np.int64
+                )
+            for column in range(2):
+                self.sums[:, column] += np.bincount(owner, table[:, 5 + column], self.buckets)
+            maxima = table[:, 7:9]
+            np.maximum.at(self.maxima, owner, np.where(maxima < 0, -np.inf, maxima))
+            self._scalars.clear()
+        for kind, (owners, blobs) in self._blobs.items():
+            if not blobs:
                 continue
-            rows = np.concatenate([np.full(len(pairs), bucket) for bucket, pairs in pending])
-            pairs = np.concatenate([pairs for _, pairs in pending])
-            np.add.at(self.histograms[kind], (rows, pairs[:, 0].astype(np.int64)), pairs[:, 1])
-            pending.clear()
+            pairs = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(-1, 2).astype(np.int64)
+            rows = np.repeat(np.array(owners, dtype=np.int64), [len(b) // 8 for b in blobs])
+            flat = np.bincount(rows * NBINS + pairs[:, 0], pairs[:, 1], self.buckets * NBINS)
+            self.histograms[kind] += flat.reshape(self.buckets, NBINS).astype(np.int64)
+            owners.clear()
+            blobs.clear()
 
     def report(self, thresholds: Thresholds) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """(one figure set per bucket, the figure set of all buckets together)."""
         self._flush()
-        per_bucket = [
-            _figures(
-                self.counts[i],
-                self.sums[i],
-                self.maxima[i],
-                {kind: h[i] for kind, h in self.histograms.items()},
-                thresholds,
-            )
-            for i in range(len(self.counts))
-        ]
+        per_bucket = _figures(self.counts, self.sums, self.maxima, self.histograms, thresholds)
         totals = _figures(
-            self.counts.sum(axis=0),
-            self.sums.sum(axis=0),
-            self.maxima.max(axis=0, initial=-np.inf),
-            {kind: h.sum(axis=0) for kind, h in self.histograms.items()},
+            self.counts.sum(axis=0, keepdims=True),
+            self.sums.sum(axis=0, keepdims=True),
+            self.maxima.max(axis=0, initial=-np.inf, keepdims=True),
+            {kind: h.sum(axis=0, keepdims=True) for kind, h in self.histograms.items()},
             thresholds,
         )
-        return per_bucket, totals
+        return per_bucket, totals[0]
 
 
 def _figures(
@@ -211,41 +235,54 @@ def _figures(
     maxima: npt.NDArray[np.float64],
     histograms: dict[str, npt.NDArray[np.int64]],
     thresholds: Thresholds,
-) -> dict[str, Any]:
-    offered, answered, not_answered, talk_count = (int(v) for v in counts[:4])
-    short = int(histograms["abandon"][: bin_of(thresholds.short_abandon_s) + 1].sum())
-    within = int(histograms["ring"][: bin_of(thresholds.service_level_s) + 1].sum())
-    rang = int(histograms["ring"].sum())
-    return {
-        "offered": offered,
-        "answered": answered,
-        "not_answered": not_answered,
-        "unresolved": offered - answered - not_answered,
-        "answer_rate": _ratio(answered, offered),
-        "short_abandons": short,
-        "not_answered_rate_excl_short": _ratio(not_answered - short, offered - short),
-        "ring_s": {
-            "mean": _round(sums[0] / rang) if rang else None,
-            "p50": percentile(histograms["ring"], 0.5, maxima[0]),
-            "p90": percentile(histograms["ring"], 0.9, maxima[0]),
-            "max": _round(float(maxima[0])) if rang else None,
-        },
-        "talk_s": {
-            "mean": _round(sums[1] / talk_count) if talk_count else None,
-            "p90": percentile(histograms["talk"], 0.9, maxima[1]),
-        },
-        "service_level": _ratio(within, offered - short),
-    }
+) -> list[dict[str, Any]]:
+    """Figures for each row of the arrays (one row per bucket), computed column-wise."""
+    short = histograms["abandon"][:, : bin_of(thresholds.short_abandon_s) + 1].sum(axis=1)
+    within = histograms["ring"][:, : bin_of(thresholds.service_level_s) + 1].sum(axis=1)
+    rang = histograms["ring"].sum(axis=1)
+    ring_p50 = percentiles(histograms["ring"], 0.5, maxima[:, 0])
+    ring_p90 = percentiles(histograms["ring"], 0.9, maxima[:, 0])
+    talk_p90 = percentiles(histograms["talk"], 0.9, maxima[:, 1])
+    figures = []
+    for i in range(len(counts)):
+        offered, answered, not_answered, talk_count = (int(v) for v in counts[i])
+        short_i, rang_i = int(short[i]), int(rang[i])
+        figures.append(
+            {
+                "offered": offered,
+                "answered": answered,
+                "not_answered": not_answered,
+                "unresolved": offered - answered - not_answered,
+                "answer_rate": _ratio(answered, offered),
+                "short_abandons": short_i,
+                "not_answered_rate_excl_short": _ratio(not_answered - short_i, offered - short_i),
+                "ring_s": {
+                    "mean": _round(sums[i, 0] / rang_i) if rang_i else None,
+                    "p50": ring_p50[i],
+                    "p90": ring_p90[i],
+                    "max": _round(float(maxima[i, 0])) if rang_i else None,
+                },
+                "talk_s": {
+                    "mean": _round(sums[i, 1] / talk_count) if talk_count else None,
+                    "p90": talk_p90[i],
+                },
+                "service_level": _ratio(int(within[i]), offered - short_i),
+            }
+        )
+    return figures
 
 
-def percentile(histogram: npt.NDArray[np.int64], fraction: float, maximum: float) -> float | None:
-    """Nearest-rank percentile, as the upper bound of its bin, never above the exact maximum."""
-    total = int(histogram.sum())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    index = int(np.searchsorted(np.cumsum(histogram), rank))
-    return _round(min(float(BIN_BOUNDS[index]), float(maximum)))
+def percentiles(
+    histograms: npt.NDArray[np.int64], fraction: float, maxima: npt.NDArray[np.float64]
+) -> list[float | None]:
+    """Per row: the nearest-rank percentile, as the upper bound of its bin, never above the exact maximum."""
+    cumulative = np.cumsum(histograms, axis=1)
+    totals = cumulative[:, -1]
+    ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
+    indexes = (cumulative < ranks[:, None]).sum(axis=1)  # the first bin whose running count reaches the rank
+    bounds = BIN_BOUNDS[np.minimum(indexes, NBINS - 1)]
+    values = np.minimum(bounds, maxima)
+    return [_round(float(v)) if t > 0 else None for v, t in zip(values, totals, strict=True)]
 
 
 def _ratio(part: int, whole: int) -> float | None:

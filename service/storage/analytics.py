@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, and_, case, func, select
 
-from service.domain.buckets import Bucket, days, quarters
+from service.domain.buckets import Bucket, days, hours, quarters
 from service.domain.metrics import AgentPartial, InboundAccumulator, InboundPartial, Thresholds, median
 from service.domain.sessions import Timeouts, timed_out
 from service.storage import rollups
@@ -61,7 +62,7 @@ def inbound(
         )
         by_bucket: dict[int, InboundPartial] = defaultdict(InboundPartial)
         for (started_at, _channel), partial in found.items():
-            _merge_inbound(by_bucket[bucket_of(started_at)], partial)
+            by_bucket[bucket_of(started_at)].merge(partial)
         for index, partial in by_bucket.items():
             accumulator.add_partial(index, partial)
 
@@ -76,54 +77,47 @@ def inbound(
         rollups.refresh(engine, "hour", first, last, scope.site_id)
     with engine.connect() as conn:
         if first < last:
-            for row in rollups.stored_inbound(conn, first, last, scope.site_id, scope.channel):
-                accumulator.add_stored(bucket_of(row.quarter_ms), row)
+            rows = rollups.stored_inbound(conn, first, last, scope.site_id, scope.channel)
+            owners = np.searchsorted(np.array(starts), np.array([row[0] for row in rows]), side="right") - 1
+            accumulator.add_stored(owners.tolist(), [row[1:] for row in rows])
         for lo, hi in edges:
             add_raw(conn, lo, hi)
     return accumulator.report(thresholds)
 
 
-def _merge_inbound(into: InboundPartial, other: InboundPartial) -> None:
-    into.offered += other.offered
-    into.answered += other.answered
-    into.not_answered += other.not_answered
-    into.ring_sum += other.ring_sum
-    into.talk_count += other.talk_count
-    into.talk_sum += other.talk_sum
-    for name in ("ring_max", "talk_max"):
-        value = getattr(other, name)
-        if value is not None:
-            current = getattr(into, name)
-            setattr(into, name, value if current is None else max(current, value))
-    for kind in ("ring", "talk", "abandon"):
-        target = getattr(into, kind)
-        for index, count in getattr(other, kind).items():
-            target[index] = target.get(index, 0) + count
-
-
 def agents(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
     totals: dict[str, AgentPartial] = defaultdict(AgentPartial)
-    edges, first, last = _pieces(scope.start_ms, scope.end_ms, days(scope.start_ms, scope.end_ms))
-    if first < last:
-        rollups.refresh(engine, "day", first, last, scope.site_id)
+    edges, first_hour, last_hour = _pieces(scope.start_ms, scope.end_ms, hours(scope.start_ms, scope.end_ms))
+    pieces: list[tuple[rollups.Span, int, int]] = []
+    if first_hour < last_hour:
+        first_day, last_day = days(first_hour, last_hour)
+        if first_day < last_day:
+            pieces = [
+                ("hour", first_hour, first_day),
+                ("day", first_day, last_day),
+                ("hour", last_day, last_hour),
+            ]
+        else:
+            pieces = [("hour", first_hour, last_hour)]
+        pieces = [piece for piece in pieces if piece[1] < piece[2]]
+        for span, lo, hi in pieces:
+            rollups.refresh(engine, span, lo, hi, scope.site_id)
     with engine.connect() as conn:
-        if first < last:
-            for row in rollups.stored_agents(conn, first, last, scope.site_id, scope.channel):
-                partial = AgentPartial(
-                    nickname=row.agent_nickname,
-                    offered=row.offered,
-                    answered=row.answered,
-                    not_answered=row.not_answered,
-                    talk_count=row.talk_count,
-                    talk_total=row.talk_total,
-                    cards_sent=row.cards_sent,
-                    call_outs=row.call_outs,
-                    # Without a channel filter the peak across all chats is the "*" row's.
-                    peak_concurrent_chats=row.peak_concurrent_chats
-                    if scope.channel is not None or row.channel == "*"
-                    else 0,
+        if pieces:
+            for row in rollups.stored_agents(conn, pieces, scope.site_id, scope.channel):
+                totals[row.agent_email].merge(
+                    AgentPartial(
+                        nickname=row.agent_nickname,
+                        offered=int(row.offered),
+                        answered=int(row.answered),
+                        not_answered=int(row.not_answered),
+                        talk_count=int(row.talk_count),
+                        talk_total=float(row.talk_total),
+                        cards_sent=int(row.cards_sent),
+                        call_outs=int(row.call_outs),
+                        peak_concurrent_chats=int(row.peak),
+                    )
                 )
-                totals[row.agent_email].merge(partial)
         for lo, hi in edges:
             found = rollups.agent_partials(conn, lo, hi, site_id=scope.site_id, channel=scope.channel)
             for (agent, _), partial in found.items():
@@ -148,12 +142,20 @@ def cards(engine: Engine, scope: Scope) -> dict[str, Any]:
     by_agent: Counter[str | None] = Counter()
     sent = orphans = 0
     with engine.connect() as conn:
-        for row in conn.execute(_action_window(scope, ["send_card"])):
-            details = orjson.loads(row.details)
-            sent += 1
-            orphans += row.session_id is None
-            by_card[(_text(details.get("header")), _text(details.get("url")))] += 1
-            by_agent[row.agent_email] += 1
+        # Grouped in SQL: a month holds hundreds of thousands of cards but a few distinct ones.
+        window = _action_window(scope, ["send_card"]).subquery()
+        grouped = select(
+            window.c.details,
+            window.c.agent_email,
+            (window.c.session_id.is_(None)).label("orphan"),
+            func.count(),
+        ).group_by(window.c.details, window.c.agent_email, window.c.session_id.is_(None))
+        for details_text, agent, orphan, count in conn.execute(grouped):
+            details = orjson.loads(details_text)
+            sent += count
+            orphans += count if orphan else 0
+            by_card[(_text(details.get("header")), _text(details.get("url")))] += count
+            by_agent[agent] += count
 
         answered_chats = select(sessions.c.id, sessions.c.connected_at, sessions.c.cards_sent).where(
             sessions.c.started_at >= scope.start_ms,

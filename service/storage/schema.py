@@ -151,8 +151,8 @@ sessions = Table(
     # For the query API: lists and reports by time, by agent, by customer; open sessions for /v1/live.
     Index("ix_sessions_started_at", "started_at"),
     Index("ix_sessions_agent_email_started_at", "agent_email", "started_at"),
-    Index("ix_sessions_customer_mobile", "customer_mobile"),
-    Index("ix_sessions_customer_user_id", "customer_user_id"),
+    Index("ix_sessions_customer_mobile_started_at", "customer_mobile", "started_at"),
+    Index("ix_sessions_customer_user_id_started_at", "customer_user_id", "started_at"),
     Index(
         "ix_sessions_open",
         "last_event_at",
@@ -186,7 +186,7 @@ rollup_marks = Table(
     "rollup_marks",
     metadata,
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-    Column("span", String(8), primary_key=True),  # "hour": inbound_rollup; "day": agent_rollup
+    Column("span", String(8), primary_key=True),  # "hour": inbound and agent rollups; "day": agent rollup
     Column("start_ms", BigInteger, primary_key=True),
     Column("gen", BigInteger, nullable=False),
     Column("built_gen", BigInteger, nullable=False),
@@ -198,7 +198,7 @@ inbound_rollup = Table(
     metadata,
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
     Column("quarter_ms", BigInteger, primary_key=True),  # a UTC quarter hour, by the sessions' offer time
-    Column("channel", String(64), primary_key=True),
+    Column("channel", String(64), primary_key=True),  # "*": all channels together, what most reports read
     Column("offered", Integer, nullable=False),
     Column("answered", Integer, nullable=False),
     Column("not_answered", Integer, nullable=False),
@@ -213,13 +213,15 @@ inbound_rollup = Table(
     Index("ix_inbound_rollup_quarter_ms", "quarter_ms"),
 )
 
-# Per UTC day, agent and channel. Channel "" holds actions with no session; channel "*" only the peak of
-# concurrent chats across all chat channels (a peak does not add up over channels).
+# Per UTC hour and per UTC day (the sum of its hours), agent and channel. Channel "" holds actions with no
+# session; channel "*" only the peak of concurrent chats across all chat channels (a peak does not add up
+# over channels, but the peak of a day is the highest of its hours').
 agent_rollup = Table(
     "agent_rollup",
     metadata,
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-    Column("day_ms", BigInteger, primary_key=True),
+    Column("span", String(8), primary_key=True),
+    Column("start_ms", BigInteger, primary_key=True),
     Column("agent_email", String(320), primary_key=True),  # "" when the hash named no agent
     Column("channel", String(64), primary_key=True),
     Column("agent_nickname", String(200), nullable=True),
@@ -231,5 +233,5 @@ agent_rollup = Table(
     Column("cards_sent", Integer, nullable=False),
     Column("call_outs", Integer, nullable=False),
     Column("peak_concurrent_chats", Integer, nullable=False),
-    Index("ix_agent_rollup_day_ms", "day_ms"),
+    Index("ix_agent_rollup_span_start_ms", "span", "start_ms"),
 )
