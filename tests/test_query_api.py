@@ -23,7 +23,7 @@ from service.storage.registry import Site, create_key, revoke_key
 from service.storage.schema import rollup_marks
 from tests.center import center_history
 from tests.conftest import running_app
-from tests.projection_helpers import T0, hash_row, ingest, message_row
+from tests.projection_helpers import T0, TIMEOUTS, hash_row, ingest, message_row
 
 pytestmark = pytest.mark.anyio
 DAY = 86_400_000
@@ -554,3 +554,118 @@ async def test_rollups_command_builds_what_reports_would(
         await reader.get("/v1/analytics/inbound", params={"from": iso(lo), "to": iso(hi), "interval": "day"})
     ).json()
     assert report["totals"] == approx(reference_inbound(sessions, lo, hi, 20, 5))
+
+
+# Regressions from the review of the query API
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/v1/sessions", [True, "x"]),
+        ("/v1/audit", [True, True, "x"]),
+        ("/v1/audit", [1, 2**40, "x"]),
+        ("/v1/sessions", [2**63, "x"]),
+        ("/v1/sessions", [1, "\x00"]),
+    ],
+)
+async def test_forged_cursors_are_a_400(reader: httpx.AsyncClient, path: str, cursor: list[Any]) -> None:
+    from service.http.params import encode_cursor
+
+    response = await reader.get(path, params={"cursor": encode_cursor(cursor)})
+    assert response.status_code == 400
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["cursor"]
+
+
+def test_a_report_of_ten_thousand_buckets_stays_small(engine: Engine) -> None:
+    import tracemalloc
+
+    from service.domain.buckets import buckets
+    from service.domain.metrics import Thresholds
+    from service.storage import analytics
+
+    start = T0 - T0 % DAY
+    end = start + 104 * DAY
+    report_buckets = buckets(start, end, "15m", ZoneInfo("UTC"))
+    assert len(report_buckets) == 9984
+    tracemalloc.start()
+    try:
+        per_bucket, _ = analytics.inbound(
+            engine, analytics.Scope(start, end), report_buckets, Thresholds(20, 5)
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(per_bucket) == 9984
+    assert peak < 40 * 2**20  # dense bucket x bin histograms took about 290 MB here
+
+
+async def test_outbound_matches_numbers_on_the_same_site_only(
+    settings: Settings, engine: Engine, site: Site, reader: httpx.AsyncClient
+) -> None:
+    from service.storage.registry import add_site
+
+    other = add_site(engine, "other", ["https://other.example.com"])
+    page, other_page = "77777777-7777-4777-8777-777777777777", "88888888-8888-4888-8888-888888888888"
+    ingest(settings, [[
+        message_row(site.id, page, 1, T0, "callOut", {"phoneNumber": 13900001111}),  # posted as a JSON number
+        message_row(site.id, page, 2, T0 + 1_000, "callOut", {"phoneNumber": "13900002222"}),
+        hash_row(site.id, page, 3, T0 + 60_000, f"#?mobile=13900001111&status=100&type=phone&{AGENT}"),
+        hash_row(other.id, other_page, 1, T0 + 60_000, f"#?mobile=13900002222&status=100&type=phone&{AGENT}"),
+    ]])  # fmt: skip
+    report = (
+        await reader.get("/v1/analytics/outbound", params={"from": iso(T0 - DAY), "to": iso(T0 + DAY)})
+    ).json()
+    assert (report["call_outs"], report["followed_by_session"]) == (2, 1)
+
+
+async def test_agents_seen_only_mid_call_have_no_row_and_peaks_agree_however_cut(
+    settings: Settings, engine: Engine, site: Site, reader: httpx.AsyncClient
+) -> None:
+    from service.storage.registry import add_site
+
+    other = add_site(engine, "other", ["https://other.example.com"])
+    hour = T0 - T0 % 3_600_000
+    chat = "type=im&" + AGENT
+    ingest(settings, [[
+        hash_row(site.id, "a1111111-1111-4111-8111-111111111111", 1, hour + 600_000, f"#?mobile=1&status=100&{chat}"),
+        hash_row(site.id, "a1111111-1111-4111-8111-111111111111", 2, hour + 601_000, f"#?mobile=1&status=200&{chat}"),
+        hash_row(site.id, "a1111111-1111-4111-8111-111111111111", 3, hour + 2_400_000, f"#?mobile=1&status=400&{chat}"),
+        hash_row(other.id, "b2222222-2222-4222-8222-222222222222", 1, hour + 1_200_000, f"#?mobile=2&status=100&{chat}"),
+        hash_row(other.id, "b2222222-2222-4222-8222-222222222222", 2, hour + 1_201_000, f"#?mobile=2&status=200&{chat}"),
+        hash_row(other.id, "b2222222-2222-4222-8222-222222222222", 3, hour + 3_000_000, f"#?mobile=2&status=400&{chat}"),
+        hash_row(site.id, "c3333333-3333-4333-8333-333333333333", 1, hour + 900_000, "#?mobile=3&status=200&type=phone&agentEmail=bob%40x.com"),
+    ]])  # fmt: skip
+    seen = set()
+    for lo, hi in [
+        (hour, hour + 3_600_000),
+        (hour + 1, hour + 3_600_000),
+        (hour - 86_400_000, hour + 86_400_000),
+    ]:
+        rows = (await reader.get("/v1/analytics/agents", params={"from": iso(lo), "to": iso(hi)})).json()[
+            "agents"
+        ]
+        assert [r["agent_email"] for r in rows] == ["ann@x.com"]  # bob was only seen mid-call
+        seen.add((rows[0]["offered"], rows[0]["peak_concurrent_chats"]))
+    assert seen == {(2, 1)}  # the peak of each site's chats: one at a time on each
+
+
+async def test_rebuild_leaves_reports_right(
+    settings: Settings, engine: Engine, center: None, reader: httpx.AsyncClient
+) -> None:
+    from service.storage.projection import rebuild
+
+    lo, hi = T0 - T0 % DAY, T0 - T0 % DAY + 4 * DAY
+    params = {"from": iso(lo), "to": iso(hi), "interval": "day"}
+    before = (await reader.get("/v1/analytics/inbound", params=params)).json()
+    agents_before = (await reader.get("/v1/analytics/agents", params=params)).json()
+    rebuild(engine, TIMEOUTS)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(func.count()).where(rollup_marks.c.gen > rollup_marks.c.built_gen)
+            ).scalar_one()
+            > 0
+        )
+    assert (await reader.get("/v1/analytics/inbound", params=params)).json() == before
+    assert (await reader.get("/v1/analytics/agents", params=params)).json() == agents_before

@@ -84,12 +84,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_rollup_marks_span_start_ms", ["span", "start_ms"], unique=False)
 
     with op.batch_alter_table("actions", schema=None) as batch_op:
-        batch_op.create_index("ix_actions_agent_email_at", ["agent_email", "at"], unique=False)
-        batch_op.create_index("ix_actions_at", ["at"], unique=False)
+        batch_op.create_index(
+            "ix_actions_agent_email_at_site_id_id", ["agent_email", "at", "site_id", "id"], unique=False
+        )
+        batch_op.create_index("ix_actions_at_site_id_id", ["at", "site_id", "id"], unique=False)
 
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_sessions_agent_email_started_at", ["agent_email", "started_at"], unique=False
+            "ix_sessions_agent_email_started_at_id", ["agent_email", "started_at", "id"], unique=False
         )
         batch_op.create_index(
             "ix_sessions_customer_mobile_started_at", ["customer_mobile", "started_at"], unique=False
@@ -104,7 +106,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("ended_at IS NULL"),
             postgresql_where=sa.text("ended_at IS NULL"),
         )
-        batch_op.create_index("ix_sessions_started_at", ["started_at"], unique=False)
+        batch_op.create_index("ix_sessions_started_at_id", ["started_at", "id"], unique=False)
 
     # Sessions stored before this revision: mark every hour and day of each site's history dirty, so the
     # first report builds the rollups it reads.
@@ -135,7 +137,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.drop_index("ix_sessions_started_at")
+        batch_op.drop_index("ix_sessions_started_at_id")
         batch_op.drop_index(
             "ix_sessions_open",
             sqlite_where=sa.text("ended_at IS NULL"),
@@ -143,11 +145,11 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_sessions_customer_user_id_started_at")
         batch_op.drop_index("ix_sessions_customer_mobile_started_at")
-        batch_op.drop_index("ix_sessions_agent_email_started_at")
+        batch_op.drop_index("ix_sessions_agent_email_started_at_id")
 
     with op.batch_alter_table("actions", schema=None) as batch_op:
-        batch_op.drop_index("ix_actions_at")
-        batch_op.drop_index("ix_actions_agent_email_at")
+        batch_op.drop_index("ix_actions_at_site_id_id")
+        batch_op.drop_index("ix_actions_agent_email_at_site_id_id")
 
     with op.batch_alter_table("rollup_marks", schema=None) as batch_op:
         batch_op.drop_index("ix_rollup_marks_span_start_ms")

@@ -152,8 +152,68 @@ class Thresholds:
     short_abandon_s: int
 
 
+class SparseHistograms:
+    """One histogram per bucket, kept as (bucket, bin, count) triples: a report of ten thousand buckets then
+    costs what its data costs, not buckets x bins of memory."""
+
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        self.owner = self.bin = self.count = np.empty(0, dtype=np.int64)
+
+    def add(
+        self, owners: npt.NDArray[np.int64], bins: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+    ) -> None:
+        self._parts.append((owners, bins, counts))
+
+    def finish(self) -> SparseHistograms:
+        """Sum duplicate (bucket, bin) entries and sort them by bucket, then bin."""
+        if self._parts:
+            owner = np.concatenate([self.owner, *(p[0] for p in self._parts)])
+            bins = np.concatenate([self.bin, *(p[1] for p in self._parts)])
+            counts = np.concatenate([self.count, *(p[2] for p in self._parts)])
+            self._parts.clear()
+            keys, inverse = np.unique(owner * NBINS + bins, return_inverse=True)
+            self.count = np.bincount(inverse, counts, len(keys)).astype(np.int64)
+            self.owner, self.bin = keys // NBINS, keys % NBINS
+        return self
+
+    def merged(self) -> SparseHistograms:
+        """All buckets as one."""
+        one = SparseHistograms(1)
+        one.add(np.zeros_like(self.owner), self.bin, self.count)
+        return one.finish()
+
+    def totals(self) -> npt.NDArray[np.int64]:
+        return np.bincount(self.owner, self.count, self.buckets).astype(np.int64)
+
+    def up_to(self, seconds: int) -> npt.NDArray[np.int64]:
+        """Per bucket, how many values are at most ``seconds`` (exact when it is a bin bound)."""
+        keep = self.bin <= bin_of(seconds)
+        return np.bincount(self.owner[keep], self.count[keep], self.buckets).astype(np.int64)
+
+    def percentiles(self, fraction: float, maxima: npt.NDArray[np.float64]) -> list[float | None]:
+        """Per bucket: the nearest-rank percentile, as the upper bound of its bin, never above the maximum."""
+        totals = self.totals()
+        result: list[float | None] = [None] * self.buckets
+        if not len(self.count):
+            return result
+        running = np.cumsum(self.count)
+        owners, first = np.unique(self.owner, return_index=True)
+        before = np.zeros(self.buckets, dtype=np.int64)
+        before[owners] = np.where(first > 0, running[first - 1], 0)
+        within = running - before[self.owner]
+        ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
+        reached = np.flatnonzero(within >= ranks[self.owner])
+        hit_owners, first_hit = np.unique(self.owner[reached], return_index=True)
+        bounds = BIN_BOUNDS[self.bin[reached[first_hit]]]
+        for owner, bound in zip(hit_owners.tolist(), bounds.tolist(), strict=True):
+            result[owner] = _round(min(bound, float(maxima[owner])))
+        return result
+
+
 class InboundAccumulator:
-    """Sums partials into numbered buckets (and the totals), with histograms as dense numpy rows.
+    """Sums partials into numbered buckets (and the totals).
 
     Stored rollup rows are only collected as they come and summed in one vectorized pass: a month by hour is
     some ten thousand rows, and per-row numpy calls would cost more than the database read.
@@ -164,14 +224,14 @@ class InboundAccumulator:
         self.counts = np.zeros((buckets, 4), dtype=np.int64)  # offered, answered, not_answered, talk_count
         self.sums = np.zeros((buckets, 2), dtype=np.float64)  # ring_sum, talk_sum
         self.maxima = np.full((buckets, 2), -np.inf)  # ring_max, talk_max
-        self.histograms = {kind: np.zeros((buckets, NBINS), dtype=np.int64) for kind in HIST_KINDS}
+        self.histograms = {kind: SparseHistograms(buckets) for kind in HIST_KINDS}
         self._scalars: list[tuple[float, ...]] = []
         self._blobs: dict[str, tuple[list[int], list[bytes]]] = {kind: ([], []) for kind in HIST_KINDS}
 
     def add_stored(self, owners: Sequence[int], rows: Sequence[Sequence[Any]]) -> None:
         """Rollup rows, each summed into the bucket of the same position in ``owners``. A row is the counts
         (offered, answered, not_answered, talk_count), the sums (ring, talk), the maxima (ring, talk; negative
-        when none) and the encoded histograms (ring, talk, abandon): the columns of STORED_COLUMNS."""
+        when none) and the encoded histograms (ring, talk, abandon): what rollups.stored_inbound reads."""
         self._scalars.extend((owner, *row[:8]) for owner, row in zip(owners, rows, strict=True))
         for position, kind in enumerate(HIST_KINDS, start=8):
             kept_owners, blobs = self._blobs[kind]
@@ -189,31 +249,31 @@ class InboundAccumulator:
             self.maxima[bucket, 1] = max(self.maxima[bucket, 1], partial.talk_max)
         for kind in HIST_KINDS:
             histogram: Histogram = getattr(partial, kind)
-            for index, count in histogram.items():
-                self.histograms[kind][bucket, index] += count
+            if histogram:
+                bins = np.array(list(histogram), dtype=np.int64)
+                counts = np.array(list(histogram.values()), dtype=np.int64)
+                self.histograms[kind].add(np.full(len(bins), bucket, dtype=np.int64), bins, counts)
 
     def _flush(self) -> None:
         if self._scalars:
             table = np.array(self._scalars, dtype=np.float64)
             owner = table[:, 0].astype(np.int64)
             for column in range(4):
-                self.counts[:, column] += np.bincount(owner, table[:, 1 + column], self.buckets).astype(
-                    np.int64
-                )
+                summed = np.bincount(owner, table[:, 1 + column], self.buckets)
+                self.counts[:, column] += summed.astype(np.int64)
             for column in range(2):
                 self.sums[:, column] += np.bincount(owner, table[:, 5 + column], self.buckets)
             maxima = table[:, 7:9]
             np.maximum.at(self.maxima, owner, np.where(maxima < 0, -np.inf, maxima))
             self._scalars.clear()
         for kind, (owners, blobs) in self._blobs.items():
-            if not blobs:
-                continue
-            pairs = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(-1, 2).astype(np.int64)
-            rows = np.repeat(np.array(owners, dtype=np.int64), [len(b) // 8 for b in blobs])
-            flat = np.bincount(rows * NBINS + pairs[:, 0], pairs[:, 1], self.buckets * NBINS)
-            self.histograms[kind] += flat.reshape(self.buckets, NBINS).astype(np.int64)
-            owners.clear()
-            blobs.clear()
+            if blobs:
+                pairs = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(-1, 2).astype(np.int64)
+                rows = np.repeat(np.array(owners, dtype=np.int64), [len(b) // 8 for b in blobs])
+                self.histograms[kind].add(rows, pairs[:, 0], pairs[:, 1])
+                owners.clear()
+                blobs.clear()
+            self.histograms[kind].finish()
 
     def report(self, thresholds: Thresholds) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """(one figure set per bucket, the figure set of all buckets together)."""
@@ -223,7 +283,7 @@ class InboundAccumulator:
             self.counts.sum(axis=0, keepdims=True),
             self.sums.sum(axis=0, keepdims=True),
             self.maxima.max(axis=0, initial=-np.inf, keepdims=True),
-            {kind: h.sum(axis=0, keepdims=True) for kind, h in self.histograms.items()},
+            {kind: h.merged() for kind, h in self.histograms.items()},
             thresholds,
         )
         return per_bucket, totals[0]
@@ -233,16 +293,16 @@ def _figures(
     counts: npt.NDArray[np.int64],
     sums: npt.NDArray[np.float64],
     maxima: npt.NDArray[np.float64],
-    histograms: dict[str, npt.NDArray[np.int64]],
+    histograms: dict[str, SparseHistograms],
     thresholds: Thresholds,
 ) -> list[dict[str, Any]]:
     """Figures for each row of the arrays (one row per bucket), computed column-wise."""
-    short = histograms["abandon"][:, : bin_of(thresholds.short_abandon_s) + 1].sum(axis=1)
-    within = histograms["ring"][:, : bin_of(thresholds.service_level_s) + 1].sum(axis=1)
-    rang = histograms["ring"].sum(axis=1)
-    ring_p50 = percentiles(histograms["ring"], 0.5, maxima[:, 0])
-    ring_p90 = percentiles(histograms["ring"], 0.9, maxima[:, 0])
-    talk_p90 = percentiles(histograms["talk"], 0.9, maxima[:, 1])
+    short = histograms["abandon"].up_to(thresholds.short_abandon_s)
+    within = histograms["ring"].up_to(thresholds.service_level_s)
+    rang = histograms["ring"].totals()
+    ring_p50 = histograms["ring"].percentiles(0.5, maxima[:, 0])
+    ring_p90 = histograms["ring"].percentiles(0.9, maxima[:, 0])
+    talk_p90 = histograms["talk"].percentiles(0.9, maxima[:, 1])
     figures = []
     for i in range(len(counts)):
         offered, answered, not_answered, talk_count = (int(v) for v in counts[i])
@@ -270,19 +330,6 @@ def _figures(
             }
         )
     return figures
-
-
-def percentiles(
-    histograms: npt.NDArray[np.int64], fraction: float, maxima: npt.NDArray[np.float64]
-) -> list[float | None]:
-    """Per row: the nearest-rank percentile, as the upper bound of its bin, never above the exact maximum."""
-    cumulative = np.cumsum(histograms, axis=1)
-    totals = cumulative[:, -1]
-    ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
-    indexes = (cumulative < ranks[:, None]).sum(axis=1)  # the first bin whose running count reaches the rank
-    bounds = BIN_BOUNDS[np.minimum(indexes, NBINS - 1)]
-    values = np.minimum(bounds, maxima)
-    return [_round(float(v)) if t > 0 else None for v, t in zip(values, totals, strict=True)]
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -319,6 +366,11 @@ class AgentPartial:
                 self.talk_total += fact.talk_s
         elif fact.outcome == "not_answered":
             self.not_answered += 1
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to report (an agent seen only mid-call, say): no row, rather than a row of zeros."""
+        return not (self.offered or self.cards_sent or self.call_outs or self.peak_concurrent_chats)
 
     def merge(self, other: AgentPartial) -> None:
         self.nickname = other.nickname or self.nickname

@@ -6,8 +6,8 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -18,6 +18,7 @@ from service.http.errors import ApiError
 T = TypeVar("T")
 
 DAY_MS = 86_400_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 MAX_RANGE_DAYS = 400
@@ -86,8 +87,17 @@ class Params:
         value = self._read(name, _zone, "must be an IANA time zone name, like Asia/Shanghai or UTC")
         return value or ZoneInfo("UTC")
 
-    def cursor(self, name: str = "cursor") -> list[Any] | None:
-        return self._read(name, _decode_cursor, "is not a cursor this endpoint returned")
+    def cursor(self, kinds: Sequence[CursorPart], name: str = "cursor") -> tuple[Any, ...] | None:
+        """A cursor made by ``encode_cursor`` of a key with these parts; anything else is a 400."""
+        decoded = self._read(name, _decode_cursor, "is not a cursor this endpoint returned")
+        if decoded is None:
+            return None
+        if len(decoded) != len(kinds) or not all(
+            _CURSOR_PARTS[k](v) for k, v in zip(kinds, decoded, strict=False)
+        ):
+            self.problem(name, "is not a cursor this endpoint returned")
+            return None
+        return tuple(decoded)
 
     def done(self) -> None:
         if self.problems:
@@ -107,7 +117,8 @@ def _instant_ms(raw: str) -> int:
         moment = moment.replace(tzinfo=UTC)
     if not 2000 <= moment.astimezone(UTC).year <= 2100:
         raise ValueError(raw)
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: a float timestamp times 1000 can land a millisecond short.
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _zone(raw: str) -> ZoneInfo:
@@ -133,13 +144,23 @@ def _decode_cursor(raw: str) -> list[Any]:
         raise ValueError(raw) from None
     if not isinstance(decoded, list):
         raise ValueError(raw)
-    for item in decoded:
-        # Keys are BIGINT times and ids, and ids never hold control characters.
-        if isinstance(item, int) and not -(2**62) < item < 2**62:
-            raise ValueError(raw)
-        if isinstance(item, str) and (len(item) > 64 or any(ord(c) < 32 for c in item)):
-            raise ValueError(raw)
     return decoded
+
+
+CursorPart = Literal["time", "site", "id"]
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    # bool is an int to Python, not to the database.
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
+
+
+# What each part of a key may hold, so that nothing a client forges reaches the database as an error.
+_CURSOR_PARTS: dict[str, Callable[[Any], bool]] = {
+    "time": lambda v: _is_int(v, -(2**62), 2**62),  # BIGINT milliseconds
+    "site": lambda v: _is_int(v, 0, 2**31),  # INTEGER site id
+    "id": lambda v: isinstance(v, str) and 0 < len(v) <= 36 and all(32 <= ord(c) < 127 for c in v),
+}
 
 
 def now_ms() -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -34,6 +36,8 @@ from service.storage.records import ACTION_FIELDS, SESSION_FIELDS, iso
 from service.storage.registry import authenticate_key
 
 T = TypeVar("T")
+RETRY_AFTER_S = 5
+log = logging.getLogger("calltrail.http")
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 OUTCOMES = ("answered", "not_answered", "ongoing", "unknown")
 LIST_FORMATS = ("json", "csv", "ndjson")
@@ -47,6 +51,21 @@ AGENT_FIELDS = (
 EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking database work off the event loop; a database that is down or locked (a long `calltrail
+    rebuild` holds SQLite's write lock; a report may need to write its rollups) is a 503, not a crash."""
+    try:
+        return await run_in_threadpool(function, *args)
+    except OperationalError:
+        log.warning("query failed: the database is unreachable or locked", exc_info=True)
+        raise ApiError(
+            503,
+            "unavailable",
+            f"the database is busy or unreachable; retry after {RETRY_AFTER_S} s",
+            headers={"retry-after": str(RETRY_AFTER_S)},
+        ) from None
+
+
 async def _authorized(request: Request) -> AppState:
     state = app_state(request)
     header = request.headers.get("authorization", "")
@@ -58,7 +77,7 @@ async def _authorized(request: Request) -> AppState:
             "send a read or admin key as `Authorization: Bearer <key>` (see `calltrail keys create`)",
             headers={"www-authenticate": "Bearer"},
         )
-    key = await run_in_threadpool(authenticate_key, state.read_engine, token.strip())
+    key = await _in_thread(authenticate_key, state.read_engine, token.strip())
     if key is None:
         raise ApiError(
             401, "unauthorized", "this key is unknown or revoked", headers={"www-authenticate": "Bearer"}
@@ -111,6 +130,8 @@ async def list_sessions(request: Request) -> Response:
     channel = params.choice("channel", sorted(CHANNELS))
     outcome = params.choice("outcome", OUTCOMES)
     customer = params.text("customer", 200)
+    # Stored numbers went through the PII policy at ingestion: look for the number as given and as stored.
+    customers = None if customer is None else tuple(sorted({customer, state.pii.protect(customer)}))
     limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     fmt = _format(params)
     after = _session_cursor(params)
@@ -120,11 +141,17 @@ async def list_sessions(request: Request) -> Response:
 
     def where() -> queries.SessionFilter:
         return queries.SessionFilter(
-            start, end, resolve_site(), agent, channel, cast(queries.SessionOutcome | None, outcome), customer
+            start,
+            end,
+            resolve_site(),
+            agent,
+            channel,
+            cast(queries.SessionOutcome | None, outcome),
+            customers,
         )
 
     if fmt != "json":
-        filters = await run_in_threadpool(where)
+        filters = await _in_thread(where)
 
         def records() -> Iterator[dict[str, Any]]:
             with state.read_engine.connect() as conn:
@@ -150,17 +177,12 @@ async def list_sessions(request: Request) -> Response:
             "next_cursor": encode_cursor(found[-1][1]) if more else None,
         }
 
-    return JSONResponse(await run_in_threadpool(page))
+    return JSONResponse(await _in_thread(page))
 
 
 def _session_cursor(params: Params) -> tuple[int, str] | None:
-    raw = params.cursor()
-    if raw is None:
-        return None
-    if len(raw) != 2 or not isinstance(raw[0], int) or not isinstance(raw[1], str):
-        params.problem("cursor", "is not a cursor this endpoint returned")
-        return None
-    return raw[0], raw[1]
+    raw = params.cursor(("time", "id"))
+    return None if raw is None else (raw[0], raw[1])
 
 
 async def get_session(request: Request) -> Response:
@@ -173,7 +195,7 @@ async def get_session(request: Request) -> Response:
             return queries.session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
 
     # Session ids are UUIDs: anything else (a NUL, say, which PostgreSQL refuses) cannot name one.
-    found = await run_in_threadpool(read) if SESSION_ID.fullmatch(session_id) else None
+    found = await _in_thread(read) if SESSION_ID.fullmatch(session_id) else None
     if found is None:
         raise ApiError(404, "not_found", f"no session has the id {session_id!r}")
     return JSONResponse(found)
@@ -221,7 +243,7 @@ async def inbound_report(request: Request) -> Response:
             ],
         }
 
-    return JSONResponse(await run_in_threadpool(report))
+    return JSONResponse(await _in_thread(report))
 
 
 async def agents_report(request: Request) -> Response:
@@ -237,7 +259,7 @@ async def agents_report(request: Request) -> Response:
     def rows() -> list[dict[str, Any]]:
         return analytics.agents(state.read_engine, analytics.Scope(start, end, resolve_site(), channel))
 
-    found = await run_in_threadpool(rows)
+    found = await _in_thread(rows)
     if fmt != "json":
         return _export(lambda: iter(found), AGENT_FIELDS, fmt, "agents")
     return JSONResponse({"from": _iso(start), "to": _iso(end), "agents": found})
@@ -256,7 +278,7 @@ async def cards_report(request: Request) -> Response:
         scope = analytics.Scope(start, end, resolve_site(), agent=agent)
         return {"from": _iso(start), "to": _iso(end), **analytics.cards(state.read_engine, scope)}
 
-    return JSONResponse(await run_in_threadpool(report))
+    return JSONResponse(await _in_thread(report))
 
 
 async def outbound_report(request: Request) -> Response:
@@ -277,7 +299,7 @@ async def outbound_report(request: Request) -> Response:
             **analytics.outbound(state.read_engine, scope, window_s * 1000),
         }
 
-    return JSONResponse(await run_in_threadpool(report))
+    return JSONResponse(await _in_thread(report))
 
 
 async def audit(request: Request) -> Response:
@@ -289,25 +311,15 @@ async def audit(request: Request) -> Response:
     action = params.text("action", 64)
     limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     fmt = _format(params)
-    raw_cursor = params.cursor()
-    after: tuple[int, int, str] | None = None
-    if raw_cursor is not None:
-        if (
-            len(raw_cursor) == 3
-            and isinstance(raw_cursor[0], int)
-            and isinstance(raw_cursor[1], int)
-            and isinstance(raw_cursor[2], str)
-        ):
-            after = (raw_cursor[0], raw_cursor[1], raw_cursor[2])
-        else:
-            params.problem("cursor", "is not a cursor this endpoint returned")
+    raw_cursor = params.cursor(("time", "site", "id"))
+    after = None if raw_cursor is None else (raw_cursor[0], raw_cursor[1], raw_cursor[2])
     params.done()
 
     def where() -> queries.AuditFilter:
         return queries.AuditFilter(start, end, resolve_site(), agent, action)
 
     if fmt != "json":
-        filters = await run_in_threadpool(where)
+        filters = await _in_thread(where)
 
         def records() -> Iterator[dict[str, Any]]:
             with state.read_engine.connect() as conn:
@@ -327,7 +339,7 @@ async def audit(request: Request) -> Response:
             "next_cursor": encode_cursor(found[-1][1]) if more else None,
         }
 
-    return JSONResponse(await run_in_threadpool(page))
+    return JSONResponse(await _in_thread(page))
 
 
 async def live(request: Request) -> Response:
@@ -340,7 +352,7 @@ async def live(request: Request) -> Response:
     def read() -> dict[str, Any]:
         return analytics.live(state.read_engine, now_ms(), timeouts, resolve_site())
 
-    return JSONResponse(await run_in_threadpool(read))
+    return JSONResponse(await _in_thread(read))
 
 
 async def quality(request: Request) -> Response:
@@ -354,10 +366,16 @@ async def quality(request: Request) -> Response:
     def read() -> dict[str, Any]:
         site_id = resolve_site()
         with state.read_engine.connect() as conn:
-            summary = quality_summary(
-                conn, now_ms=now_ms(), timeouts=timeouts, site_id=site_id, start_ms=start, end_ms=end
-            )
             pages = page_quality(conn, site_id=site_id, start_ms=start, end_ms=end)
+            summary = quality_summary(
+                conn,
+                now_ms=now_ms(),
+                timeouts=timeouts,
+                site_id=site_id,
+                start_ms=start,
+                end_ms=end,
+                pages=pages,
+            )
         sessions = summary.sessions
         worst = sorted(
             (p for p in pages if p.missing or p.repeated_seqs), key=lambda p: (-p.missing, p.page_id)
@@ -391,7 +409,7 @@ async def quality(request: Request) -> Response:
             ],
         }
 
-    return JSONResponse(await run_in_threadpool(read))
+    return JSONResponse(await _in_thread(read))
 
 
 def _share(part: int, whole: int) -> float | None:

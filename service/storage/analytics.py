@@ -122,7 +122,7 @@ def agents(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
             found = rollups.agent_partials(conn, lo, hi, site_id=scope.site_id, channel=scope.channel)
             for (agent, _), partial in found.items():
                 totals[agent].merge(partial)
-    rows = [partial.row(agent or None) for agent, partial in totals.items()]
+    rows = [partial.row(agent or None) for agent, partial in totals.items() if not partial.is_empty]
     return sorted(rows, key=lambda r: (-r["offered"], r["agent_email"] or ""))
 
 
@@ -208,34 +208,43 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None if value is None else orjson.dumps(value).decode()
 
 
+def _number(value: Any) -> str | None:
+    """A callOut's phoneNumber as sessions store customer numbers: text (a page may post it as a number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
 def outbound(engine: Engine, scope: Scope, follow_window_ms: int) -> dict[str, Any]:
-    """callOut requests, and how many were followed by a session with the same customer number that started
-    within the window after the request."""
+    """callOut requests, and how many were followed by a session of the same site with the same customer
+    number that started within the window after the request."""
     per_agent: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
-    requests: list[tuple[str | None, int, str | None]] = []
+    requests: list[tuple[str | None, int, tuple[int, str] | None]] = []
     with engine.connect() as conn:
         for row in conn.execute(_action_window(scope, ["call_out"])):
-            number = orjson.loads(row.details).get("phone_number")
-            requests.append((row.agent_email, row.at, number if isinstance(number, str) else None))
+            number = _number(orjson.loads(row.details).get("phone_number"))
+            requests.append((row.agent_email, row.at, (row.site_id, number) if number else None))
         numbers = sorted({n for _, _, n in requests if n})
-        seen: dict[str, list[int]] = defaultdict(list)
+        seen: dict[tuple[int, str], list[int]] = defaultdict(list)
         for chunk_start in range(0, len(numbers), 500):
-            query = select(sessions.c.customer_mobile, sessions.c.started_at).where(
-                sessions.c.customer_mobile.in_(numbers[chunk_start : chunk_start + 500]),
+            chunk = numbers[chunk_start : chunk_start + 500]
+            query = select(sessions.c.site_id, sessions.c.customer_mobile, sessions.c.started_at).where(
+                sessions.c.customer_mobile.in_(sorted({n for _, n in chunk})),
+                sessions.c.site_id.in_(sorted({s for s, _ in chunk})),
                 sessions.c.started_at >= scope.start_ms,
                 sessions.c.started_at < scope.end_ms + follow_window_ms,
             )
-            if scope.site_id is not None:
-                query = query.where(sessions.c.site_id == scope.site_id)
             for row in conn.execute(query):
-                seen[row.customer_mobile].append(row.started_at)
+                seen[(row.site_id, row.customer_mobile)].append(row.started_at)
     for times in seen.values():
         times.sort()
     followed_total = 0
-    for agent, at, number in requests:
+    for agent, at, key in requests:
         counts = per_agent[agent]
         counts[0] += 1
-        times = seen.get(number or "", [])
+        times = seen.get(key, []) if key else []
         i = bisect.bisect_left(times, at)
         if i < len(times) and times[i] <= at + follow_window_ms:
             counts[1] += 1

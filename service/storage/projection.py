@@ -507,7 +507,7 @@ def clear(conn: Connection) -> None:
     """Delete everything derived; the raw events stay."""
     for table in (actions, sessions, hash_events):
         conn.execute(delete(table))
-    rollups.clear(conn)
+    rollups.invalidate(conn)
 
 
 def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int, EventRow]]:

@@ -73,8 +73,11 @@ def quality_summary(
     site_id: int | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    pages: list[PageQuality] | None = None,
 ) -> QualitySummary:
-    pages = page_quality(conn, site_id=site_id, start_ms=start_ms, end_ms=end_ms)
+    """``pages``: page_quality of the same window, when the caller has it already."""
+    if pages is None:
+        pages = page_quality(conn, site_id=site_id, start_ms=start_ms, end_ms=end_ms)
     # The same read-time view as the session records: an open session unheard past its timeout has ended.
     timed_out = or_(
         sessions.c.end_source == "timeout",

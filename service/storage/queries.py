@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
 from service.domain.sessions import Timeouts
 from service.storage.records import iso, session_record
@@ -28,7 +28,7 @@ class SessionFilter:
     agent: str | None = None
     channel: str | None = None
     outcome: SessionOutcome | None = None
-    customer: str | None = None
+    customer: tuple[str, ...] | None = None  # a mobile or userId, in any of these forms
 
 
 def outcome_condition(outcome: SessionOutcome, now_ms: int, timeouts: Timeouts) -> ColumnElement[bool]:
@@ -59,7 +59,9 @@ def session_page(
     limit: int | None,
 ) -> Iterator[tuple[dict[str, Any], tuple[int, str]]]:
     """Sessions newest first (by offer time, or first sight for one joined mid-call), each with its cursor."""
-    query = select(sessions, sites.c.name.label("site_name")).join(sites, sites.c.id == sessions.c.site_id)
+    # No join: it would keep both databases from walking the (started_at, id) index in order.
+    names = site_names(conn)
+    query = select(sessions)
     conditions: list[ColumnElement[bool]] = []
     if where.start_ms is not None:
         conditions.append(sessions.c.started_at >= where.start_ms)
@@ -75,18 +77,19 @@ def session_page(
         conditions.append(outcome_condition(where.outcome, now_ms, timeouts))
     if where.customer is not None:
         conditions.append(
-            or_(sessions.c.customer_mobile == where.customer, sessions.c.customer_user_id == where.customer)
+            or_(
+                sessions.c.customer_mobile.in_(where.customer),
+                sessions.c.customer_user_id.in_(where.customer),
+            )
         )
     if after is not None:
-        at, session_id = after
-        conditions.append(
-            or_(sessions.c.started_at < at, and_(sessions.c.started_at == at, sessions.c.id < session_id))
-        )
+        conditions.append(tuple_(sessions.c.started_at, sessions.c.id) < tuple_(after[0], after[1]))
     query = query.where(*conditions).order_by(sessions.c.started_at.desc(), sessions.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-        yield session_record(row, timeouts, now_ms), (row["started_at"], row["id"])
+        record = session_record({**row, "site_name": names.get(row["site_id"])}, timeouts, now_ms)
+        yield record, (row["started_at"], row["id"])
 
 
 def session_detail(
@@ -163,7 +166,8 @@ def audit_page(
     conn: Connection, where: AuditFilter, *, after: tuple[int, int, str] | None, limit: int | None
 ) -> Iterator[tuple[dict[str, Any], tuple[int, int, str]]]:
     """Agent actions oldest first, each with its cursor (time, site, id)."""
-    query = select(actions, sites.c.name.label("site_name")).join(sites, sites.c.id == actions.c.site_id)
+    names = site_names(conn)
+    query = select(actions)
     conditions: list[ColumnElement[bool]] = []
     if where.start_ms is not None:
         conditions.append(actions.c.at >= where.start_ms)
@@ -176,19 +180,16 @@ def audit_page(
     if where.action is not None:
         conditions.append(actions.c.action == where.action)
     if after is not None:
-        at, site_id, action_id = after
-        conditions.append(
-            or_(
-                actions.c.at > at,
-                and_(actions.c.at == at, actions.c.site_id > site_id),
-                and_(actions.c.at == at, actions.c.site_id == site_id, actions.c.id > action_id),
-            )
-        )
+        conditions.append(tuple_(actions.c.at, actions.c.site_id, actions.c.id) > tuple_(*after))
     query = query.where(*conditions).order_by(actions.c.at, actions.c.site_id, actions.c.id)
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-        yield action_record(row, row["site_name"]), (row["at"], row["site_id"], row["id"])
+        yield action_record(row, names.get(row["site_id"], "")), (row["at"], row["site_id"], row["id"])
+
+
+def site_names(conn: Connection) -> dict[int, str]:
+    return {row.id: row.name for row in conn.execute(select(sites.c.id, sites.c.name))}
 
 
 def site_id_of(conn: Connection, name: str) -> int | None:

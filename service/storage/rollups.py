@@ -122,9 +122,10 @@ def mark_history(conn: Connection) -> int:
     return len(marks)
 
 
-def clear(conn: Connection) -> None:
-    for table in (inbound_rollup, agent_rollup, rollup_marks):
-        conn.execute(delete(table))
+def invalidate(conn: Connection) -> None:
+    """Mark every span dirty (for ``rebuild``): its rows stay until a report rebuilds it, so a report that
+    runs while a rebuild commits reads old sums or rebuilds them, never an emptied table."""
+    conn.execute(update(rollup_marks).values(gen=rollup_marks.c.gen + 1))
 
 
 def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, site_id: int | None = None) -> int:
@@ -376,24 +377,26 @@ def agent_partials(
         else:
             partials[key].call_outs += 1
 
-    for (agent, chat_channel), intervals in _chat_intervals(conn, start_ms, end_ms, site_id, channel).items():
-        peak = peak_concurrency(intervals, start_ms, end_ms)
-        if by_channel:
-            partials[(agent, chat_channel)].peak_concurrent_chats = peak
-        elif chat_channel == "*":
-            partials[(agent, "")].peak_concurrent_chats = peak
-    return dict(partials)
+    # Peaks per site, then the highest: the rollups keep them per site, and the two must agree.
+    chats = _chat_intervals(conn, start_ms, end_ms, site_id, channel)
+    for (_, agent, chat_channel), intervals in chats.items():
+        key = (agent, chat_channel) if by_channel else (agent, "")
+        if by_channel or chat_channel == "*":
+            peak = peak_concurrency(intervals, start_ms, end_ms)
+            partials[key].peak_concurrent_chats = max(partials[key].peak_concurrent_chats, peak)
+    return {key: partial for key, partial in partials.items() if not partial.is_empty}
 
 
 def _chat_intervals(
     conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
-) -> dict[tuple[str, str], list[tuple[int, int]]]:
+) -> dict[tuple[int, str, str], list[tuple[int, int]]]:
     """Answered chat sessions overlapping [start, end), from connect to end (or last event), per
-    (agent, channel) and per (agent, "*") for all chat channels together."""
+    (site, agent, channel) and per (site, agent, "*") for all chat channels together."""
     if channel is not None and not is_chat(channel):
         return {}
     query = select(
-        sessions.c.agent_email, sessions.c.channel, sessions.c.connected_at, sessions.c.ended_at,
+        sessions.c.site_id, sessions.c.agent_email, sessions.c.channel, sessions.c.connected_at,
+        sessions.c.ended_at,
         sessions.c.last_event_at,
     ).where(
         sessions.c.started_at >= start_ms - CHAT_LOOKBACK_MS,
@@ -404,12 +407,12 @@ def _chat_intervals(
     )  # fmt: skip
     if site_id is not None:
         query = query.where(sessions.c.site_id == site_id)
-    intervals: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    intervals: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in conn.execute(query):
         end = max(_ms(row.ended_at) or row.last_event_at, row.last_event_at)
         interval = (_ms(row.connected_at) or row.last_event_at, end)
-        intervals[(row.agent_email or "", row.channel)].append(interval)
-        intervals[(row.agent_email or "", "*")].append(interval)
+        intervals[(row.site_id, row.agent_email or "", row.channel)].append(interval)
+        intervals[(row.site_id, row.agent_email or "", "*")].append(interval)
     return dict(intervals)
 
 

@@ -149,8 +149,8 @@ sessions = Table(
     Index("ix_sessions_site_id_started_at", "site_id", "started_at"),
     Index("ix_sessions_stream", "stream"),
     # For the query API: lists and reports by time, by agent, by customer; open sessions for /v1/live.
-    Index("ix_sessions_started_at", "started_at"),
-    Index("ix_sessions_agent_email_started_at", "agent_email", "started_at"),
+    Index("ix_sessions_started_at_id", "started_at", "id"),
+    Index("ix_sessions_agent_email_started_at_id", "agent_email", "started_at", "id"),
     Index("ix_sessions_customer_mobile_started_at", "customer_mobile", "started_at"),
     Index("ix_sessions_customer_user_id_started_at", "customer_user_id", "started_at"),
     Index(
@@ -175,8 +175,8 @@ actions = Table(
     Index("ix_actions_site_id_at", "site_id", "at"),
     Index("ix_actions_session_id", "session_id"),
     Index("ix_actions_site_id_page_id", "site_id", "page_id"),
-    Index("ix_actions_at", "at"),
-    Index("ix_actions_agent_email_at", "agent_email", "at"),
+    Index("ix_actions_at_site_id_id", "at", "site_id", "id"),
+    Index("ix_actions_agent_email_at_site_id_id", "agent_email", "at", "site_id", "id"),
 )
 
 # Rollups: sums of sessions and actions by time, so a month's report reads thousands of rows, not millions.
