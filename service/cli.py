@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,7 +22,7 @@ from service.config import ConfigError, Settings
 from service.formats import FORMATS, Format, lines
 from service.logs import configure_logging, logging_config
 from service.metrics import MULTIPROC_ENV
-from service.storage import projection, records, registry, retention, schema
+from service.storage import projection, records, registry, retention, rollups, schema
 from service.storage.engine import Role, is_sqlite_url, make_engine, normalize_url
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
 
@@ -215,6 +216,20 @@ def rebuild() -> None:
     click.echo(f"rebuilt from {count} events: {found[0]} sessions, {found[1]} actions")
 
 
+@cli.command("rollups")
+def rollups_command() -> None:
+    """Build every report rollup that is out of date now, rather than in the first report that needs it
+    (after migrating or loading a large history)."""
+    with _engine(_settings(), "write") as engine:
+        started = time.monotonic()
+        days = rollups.refresh(engine, "day", 0, rollups.FAR_FUTURE_MS)
+        hours = rollups.refresh(engine, "hour", 0, rollups.FAR_FUTURE_MS)
+    click.echo(
+        f"rebuilt the rollups of {days} days (with their hours) and {hours} other hours"
+        f" in {time.monotonic() - started:.1f} s"
+    )
+
+
 EXPORT_FIELDS: dict[str, tuple[str, ...]] = {
     "sessions": records.SESSION_FIELDS,
     "actions": records.ACTION_FIELDS,
@@ -269,6 +284,32 @@ def purge(older_than: str) -> None:
     cutoff = datetime.fromtimestamp(cutoff_ms / 1000, UTC).isoformat(timespec="seconds")
     summary = ", ".join(f"{n} {table}" for table, n in removed.items())
     click.echo(f"removed everything before {cutoff}: {summary}")
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65534),
+    default=8100,
+    show_default=True,
+    help="The service's port; the demo pages take the next one. 0 picks free ports.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo database in this directory (by default it is deleted on exit).",
+)
+def demo(port: int, data_dir: Path | None) -> None:
+    """Try CallTrail: the service, a workstation simulator and a CRM pop-up page, on a throwaway database."""
+    from service import demo as demo_module
+
+    try:
+        demo_module.run(port, data_dir, click.echo)
+    except demo_module.DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        # Ctrl+C is how a demo ends: uvicorn has shut down cleanly and re-raised it.
+        click.echo("demo stopped")
 
 
 def _instant(value: str | None, option: str) -> int | None:

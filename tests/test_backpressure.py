@@ -74,7 +74,7 @@ async def test_rate_limits_can_be_off(settings: Settings, site: Site, engine: En
 async def test_full_sqlite_answers_503_and_keeps_what_it_had(
     settings: Settings, site: Site, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    capped = settings.replace(sqlite_max_size_mb=1, rate_limit_per_ip="off", rate_limit_per_site="off")
+    capped = settings.replace(sqlite_max_size_mb=2, rate_limit_per_ip="off", rate_limit_per_site="off")
     filler = "x" * 8000
     acknowledged = 0
     refused: httpx.Response | None = None
@@ -86,7 +86,7 @@ async def test_full_sqlite_answers_503_and_keeps_what_it_had(
                 refused = response
                 break
             acknowledged += 1
-    assert refused is not None, "the 1 MiB cap was never reached"
+    assert refused is not None, "the 2 MiB cap was never reached"
     assert_error(refused, 503, "unavailable")
     assert refused.headers["retry-after"] == "5"
     assert acknowledged > 50

@@ -47,7 +47,8 @@ def upgrade() -> None:
     op.create_table(
         "inbound_rollup",
         sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("quarter_ms", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.String(length=8), nullable=False),
+        sa.Column("start_ms", sa.BigInteger(), nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("offered", sa.Integer(), nullable=False),
         sa.Column("answered", sa.Integer(), nullable=False),
@@ -63,10 +64,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["site_id"], ["sites.id"], name=op.f("fk_inbound_rollup_site_id_sites"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("site_id", "quarter_ms", "channel", name=op.f("pk_inbound_rollup")),
+        sa.PrimaryKeyConstraint("site_id", "span", "start_ms", "channel", name=op.f("pk_inbound_rollup")),
     )
     with op.batch_alter_table("inbound_rollup", schema=None) as batch_op:
-        batch_op.create_index("ix_inbound_rollup_quarter_ms", ["quarter_ms"], unique=False)
+        batch_op.create_index("ix_inbound_rollup_span_start_ms", ["span", "start_ms"], unique=False)
 
     op.create_table(
         "rollup_marks",
@@ -156,7 +157,7 @@ def downgrade() -> None:
 
     op.drop_table("rollup_marks")
     with op.batch_alter_table("inbound_rollup", schema=None) as batch_op:
-        batch_op.drop_index("ix_inbound_rollup_quarter_ms")
+        batch_op.drop_index("ix_inbound_rollup_span_start_ms")
 
     op.drop_table("inbound_rollup")
     with op.batch_alter_table("agent_rollup", schema=None) as batch_op:

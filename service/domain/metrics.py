@@ -30,9 +30,10 @@ _BOUNDS: list[float] = [
 ]
 BIN_BOUNDS = np.array(_BOUNDS, dtype=np.float64)
 NBINS = len(_BOUNDS)
-EXACT_THRESHOLD_MAX_S = (
-    600  # thresholds up to here fall on a bin boundary, so comparisons with them are exact
-)
+# Thresholds up to here fall on a bin boundary, so comparisons with them are exact.
+EXACT_THRESHOLD_MAX_S = 600
+# Reports of up to this many bucket x bin cells sum histograms densely (16 MB); bigger ones sort instead.
+DENSE_CELLS = 2_000_000
 
 HIST_KINDS = ("ring", "talk", "abandon")
 
@@ -173,8 +174,15 @@ class SparseHistograms:
             bins = np.concatenate([self.bin, *(p[1] for p in self._parts)])
             counts = np.concatenate([self.count, *(p[2] for p in self._parts)])
             self._parts.clear()
-            keys, inverse = np.unique(owner * NBINS + bins, return_inverse=True)
-            self.count = np.bincount(inverse, counts, len(keys)).astype(np.int64)
+            flat = owner * NBINS + bins
+            if self.buckets * NBINS <= DENSE_CELLS:
+                # Counting into a dense array and reading back its non-zero cells needs no sort.
+                dense = np.bincount(flat, counts, self.buckets * NBINS)
+                keys = np.flatnonzero(dense)
+                self.count = dense[keys].astype(np.int64)
+            else:
+                keys, inverse = np.unique(flat, return_inverse=True)
+                self.count = np.bincount(inverse, counts, len(keys)).astype(np.int64)
             self.owner, self.bin = keys // NBINS, keys % NBINS
         return self
 

@@ -78,6 +78,9 @@ class IngestCorsMiddleware:
 def _add_cors(headers: MutableHeaders, origin: str | None) -> None:
     assert origin is not None
     headers["access-control-allow-origin"] = origin
+    # Without it a cross-origin page cannot read Retry-After (not a CORS-safelisted header), and the shim
+    # could not honour it on 429 and 503.
+    headers["access-control-expose-headers"] = "Retry-After"
     headers.add_vary_header("Origin")
 
 

@@ -106,6 +106,15 @@ def _site(state: AppState, params: Params) -> Callable[[], int | None]:
     return resolve
 
 
+async def _report_request(request: Request) -> tuple[AppState, Params, int, int, Callable[[], int | None]]:
+    """What every report reads first: the key, the window (the last 7 days unless given) and the site."""
+    state = await _authorized(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
+    assert start is not None and end is not None
+    return state, params, start, end, _site(state, params)
+
+
 def _format(params: Params) -> str:
     return params.choice("format", LIST_FORMATS, "json") or "json"
 
@@ -210,13 +219,9 @@ def _thresholds(params: Params) -> Thresholds:
 
 
 async def inbound_report(request: Request) -> Response:
-    state = await _authorized(request)
-    params = Params(request.query_params)
-    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
-    assert start is not None and end is not None
+    state, params, start, end, resolve_site = await _report_request(request)
     interval = cast(Interval, params.choice("interval", INTERVALS, "hour"))
     zone = params.zone()
-    resolve_site = _site(state, params)
     channel = params.choice("channel", sorted(CHANNELS))
     agent = params.text("agent")
     thresholds = _thresholds(params)
@@ -247,11 +252,7 @@ async def inbound_report(request: Request) -> Response:
 
 
 async def agents_report(request: Request) -> Response:
-    state = await _authorized(request)
-    params = Params(request.query_params)
-    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
-    assert start is not None and end is not None
-    resolve_site = _site(state, params)
+    state, params, start, end, resolve_site = await _report_request(request)
     channel = params.choice("channel", sorted(CHANNELS))
     fmt = _format(params)
     params.done()
@@ -266,11 +267,7 @@ async def agents_report(request: Request) -> Response:
 
 
 async def cards_report(request: Request) -> Response:
-    state = await _authorized(request)
-    params = Params(request.query_params)
-    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
-    assert start is not None and end is not None
-    resolve_site = _site(state, params)
+    state, params, start, end, resolve_site = await _report_request(request)
     agent = params.text("agent")
     params.done()
 
@@ -282,11 +279,7 @@ async def cards_report(request: Request) -> Response:
 
 
 async def outbound_report(request: Request) -> Response:
-    state = await _authorized(request)
-    params = Params(request.query_params)
-    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
-    assert start is not None and end is not None
-    resolve_site = _site(state, params)
+    state, params, start, end, resolve_site = await _report_request(request)
     agent = params.text("agent")
     window_s = params.integer("follow_window_s", DEFAULT_FOLLOW_WINDOW_S, 1, 86400)
     params.done()
@@ -356,10 +349,7 @@ async def live(request: Request) -> Response:
 
 
 async def quality(request: Request) -> Response:
-    state = await _authorized(request)
-    params = Params(request.query_params)
-    start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
-    resolve_site = _site(state, params)
+    state, params, start, end, resolve_site = await _report_request(request)
     params.done()
     timeouts = state.timeouts
 

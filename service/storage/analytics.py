@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, and_, case, func, select
 
-from service.domain.buckets import Bucket, days, hours, quarters
+from service.domain.buckets import HOUR_MS, Bucket, days, hours, quarters
 from service.domain.metrics import AgentPartial, InboundAccumulator, InboundPartial, Thresholds, median
 from service.domain.sessions import Timeouts, timed_out
 from service.storage import rollups
@@ -73,11 +73,27 @@ def inbound(
         return accumulator.report(thresholds)
 
     edges, first, last = _pieces(scope.start_ms, scope.end_ms, quarters(scope.start_ms, scope.end_ms))
-    if first < last:
+    spans: list[tuple[str, int, int]] = [("quarter", first, last)] if first < last else []
+    # Hour rows serve when every bucket boundary is on an hour (hour, day and week buckets in zones whole
+    # hours from UTC) and no channel is filtered on; quarters fill the ends.
+    first_hour, last_hour = hours(first, last)
+    if (
+        spans
+        and scope.channel is None
+        and first_hour < last_hour
+        and all(b % HOUR_MS == 0 for b in starts[1:])
+    ):
+        spans = [
+            ("quarter", first, first_hour),
+            ("hour", first_hour, last_hour),
+            ("quarter", last_hour, last),
+        ]
+        spans = [piece for piece in spans if piece[1] < piece[2]]
+    if spans:
         rollups.refresh(engine, "hour", first, last, scope.site_id)
     with engine.connect() as conn:
-        if first < last:
-            rows = rollups.stored_inbound(conn, first, last, scope.site_id, scope.channel)
+        for span, lo, hi in spans:
+            rows = rollups.stored_inbound(conn, span, lo, hi, scope.site_id, scope.channel)
             owners = np.searchsorted(np.array(starts), np.array([row[0] for row in rows]), side="right") - 1
             accumulator.add_stored(owners.tolist(), [row[1:] for row in rows])
         for lo, hi in edges:

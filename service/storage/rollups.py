@@ -183,18 +183,22 @@ def _build(conn: Connection, span: Span, site_id: int, start_ms: int) -> None:
     conn.execute(
         delete(inbound_rollup).where(
             inbound_rollup.c.site_id == site_id,
-            inbound_rollup.c.quarter_ms >= start_ms,
-            inbound_rollup.c.quarter_ms < end_ms,
+            inbound_rollup.c.start_ms >= start_ms,
+            inbound_rollup.c.start_ms < end_ms,
         )
     )
     partials = inbound_partials(conn, start_ms, end_ms, site_id=site_id, by_quarter=True)
     # Each quarter once more with all channels together: a report without a channel filter reads a third
     # of the rows.
     every_channel: dict[tuple[int, str], InboundPartial] = defaultdict(InboundPartial)
+    whole_hour = InboundPartial()
     for (quarter, _), partial in partials.items():
         every_channel[(quarter, ALL_CHANNELS)].merge(partial)
+        whole_hour.merge(partial)
     partials.update(every_channel)
-    rows = [_inbound_row(site_id, quarter, channel, p) for (quarter, channel), p in partials.items()]
+    rows = [_inbound_row(site_id, "quarter", start, channel, p) for (start, channel), p in partials.items()]
+    if whole_hour.offered:
+        rows.append(_inbound_row(site_id, "hour", start_ms, ALL_CHANNELS, whole_hour))
     if rows:
         conn.execute(insert(inbound_rollup), rows)
     conn.execute(_agent_rows_of(site_id, "hour", start_ms, delete(agent_rollup)))
@@ -230,10 +234,11 @@ def _sum_hours_into_day(conn: Connection, site_id: int, day: int) -> None:
     conn.execute(insert(agent_rollup).from_select([*columns, "peak_concurrent_chats"], hours))
 
 
-def _inbound_row(site_id: int, quarter: int, channel: str, p: InboundPartial) -> dict[str, Any]:
+def _inbound_row(site_id: int, span: str, start_ms: int, channel: str, p: InboundPartial) -> dict[str, Any]:
     return {
         "site_id": site_id,
-        "quarter_ms": quarter,
+        "span": span,
+        "start_ms": start_ms,
         "channel": channel,
         "offered": p.offered,
         "answered": p.answered,
@@ -417,12 +422,13 @@ def _chat_intervals(
 
 
 def stored_inbound(
-    conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+    conn: Connection, span: str, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
 ) -> list[Any]:
-    """Rows of (quarter_ms, then metrics.InboundAccumulator.add_stored's columns)."""
+    """Rows of (start_ms, then metrics.InboundAccumulator.add_stored's columns); hour rows exist for all
+    channels together only."""
     r = inbound_rollup.c
     query = select(
-        r.quarter_ms,
+        r.start_ms,
         r.offered,
         r.answered,
         r.not_answered,
@@ -434,7 +440,7 @@ def stored_inbound(
         r.ring_hist,
         r.talk_hist,
         r.abandon_hist,
-    ).where(inbound_rollup.c.quarter_ms >= start_ms, inbound_rollup.c.quarter_ms < end_ms)
+    ).where(r.span == span, r.start_ms >= start_ms, r.start_ms < end_ms)
     if site_id is not None:
         query = query.where(inbound_rollup.c.site_id == site_id)
     query = query.where(inbound_rollup.c.channel == (ALL_CHANNELS if channel is None else channel))

@@ -197,7 +197,10 @@ inbound_rollup = Table(
     "inbound_rollup",
     metadata,
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-    Column("quarter_ms", BigInteger, primary_key=True),  # a UTC quarter hour, by the sessions' offer time
+    # A UTC quarter hour, by the sessions' offer time; and, for channel "*" only, each UTC hour as well, so
+    # that a month by hour or by day reads a quarter of the rows.
+    Column("span", String(8), primary_key=True),  # "quarter" or "hour"
+    Column("start_ms", BigInteger, primary_key=True),
     Column("channel", String(64), primary_key=True),  # "*": all channels together, what most reports read
     Column("offered", Integer, nullable=False),
     Column("answered", Integer, nullable=False),
@@ -210,7 +213,7 @@ inbound_rollup = Table(
     Column("ring_hist", LargeBinary, nullable=False),
     Column("talk_hist", LargeBinary, nullable=False),
     Column("abandon_hist", LargeBinary, nullable=False),
-    Index("ix_inbound_rollup_quarter_ms", "quarter_ms"),
+    Index("ix_inbound_rollup_span_start_ms", "span", "start_ms"),
 )
 
 # Per UTC hour and per UTC day (the sum of its hours), agent and channel. Channel "" holds actions with no
