@@ -119,12 +119,28 @@ def _format(params: Params) -> str:
     return params.choice("format", LIST_FORMATS, "json") or "json"
 
 
+EXPORT_CHUNK_LINES = 500
+
+
+def _in_chunks(text_lines: Iterator[str]) -> Iterator[str]:
+    # A chunk per row costs a thread-pool hop and an ASGI send per row: a week of the benchmark center
+    # (234,224 sessions as NDJSON) took 38.9 s that way, 7.0 s in chunks of 500 lines.
+    chunk: list[str] = []
+    for line in text_lines:
+        chunk.append(line)
+        if len(chunk) >= EXPORT_CHUNK_LINES:
+            yield "".join(chunk)
+            chunk.clear()
+    if chunk:
+        yield "".join(chunk)
+
+
 def _export(
     records: Callable[[], Iterator[dict[str, Any]]], fields: tuple[str, ...], fmt: str, name: str
 ) -> Response:
-    """Streams every row; the generator runs in Starlette's thread pool, one row at a time."""
+    """Streams every row in constant memory; the generator runs in Starlette's thread pool."""
     return StreamingResponse(
-        lines(records(), fields, cast(Format, fmt)),
+        _in_chunks(lines(records(), fields, cast(Format, fmt))),
         media_type=EXPORT_MEDIA_TYPES[fmt],
         headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
     )
