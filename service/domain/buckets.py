@@ -11,7 +11,7 @@ there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -115,15 +115,3 @@ def days(start_ms: int, end_ms: int) -> tuple[int, int]:
     first = -(-start_ms // DAY_MS) * DAY_MS
     last = end_ms - end_ms % DAY_MS
     return first, last
-
-
-def to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def span(ms: int, width_ms: int) -> int:
-    return ms - ms % width_ms
-
-
-def week_ago(ms: int) -> int:
-    return ms - int(timedelta(days=7).total_seconds() * 1000)

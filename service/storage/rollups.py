@@ -468,15 +468,3 @@ def stored_agents(
     if channel is not None:
         query = query.where(r.channel == channel)
     return list(conn.execute(query).all())
-
-
-def dirty_between(conn: Connection, span: Span, start_ms: int, end_ms: int) -> int:
-    query = select(rollup_marks.c.start_ms).where(
-        and_(
-            rollup_marks.c.span == span,
-            rollup_marks.c.start_ms >= start_ms,
-            rollup_marks.c.start_ms < end_ms,
-            rollup_marks.c.gen > rollup_marks.c.built_gen,
-        )
-    )
-    return len(conn.execute(query).all())
