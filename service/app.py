@@ -15,7 +15,7 @@ from service import metrics
 from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
-from service.http import events, health, observability, openapi, query, shim
+from service.http import dashboard, events, health, observability, openapi, query, shim
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.ingest_cors import IngestCorsMiddleware
 from service.http.observability import RequestMetricsMiddleware
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [*events.routes, *query.routes, *health.routes, *observability.routes]
     routes += openapi.routes
     routes += shim.routes
+    routes += dashboard.routes
     return Starlette(
         routes=routes,
         middleware=[Middleware(RequestMetricsMiddleware), Middleware(IngestCorsMiddleware)],

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from service.domain.buckets import INTERVALS
 from service.domain.ccc import CHANNELS
 from service.domain.metrics import EXACT_THRESHOLD_MAX_S
+from service.http import dashboard
 from service.http.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_RANGE_DAYS
 from service.http.responses import JSONResponse
 
@@ -492,6 +493,7 @@ def _paths() -> dict[str, Schema]:
                 },
             }
         },
+        **_dashboard_paths(),
         "/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -503,6 +505,25 @@ def _paths() -> dict[str, Schema]:
                 },
             }
         },
+    }
+
+
+def _dashboard_paths() -> dict[str, Schema]:
+    """The dashboard's page and its static files (docs/dashboard.md); they need no key, the API calls do."""
+    return {
+        path: {
+            "get": {
+                "summary": "The supervisor dashboard" if path == "/dashboard" else "A dashboard file",
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {media_type.split(";")[0]: {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "Not modified"},
+                },
+            }
+        }
+        for path, (_name, media_type) in dashboard.ASSETS.items()
     }
 
 
