@@ -22,6 +22,11 @@ const MAX_AGE_MS = 7 * 864e5;
 const LEASE_MS = 3e5;
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 6e4;
+// A request the network never answers would stop the queue for good.
+const REQUEST_TIMEOUT_MS = 3e4;
+// A batch that keeps failing with 500 (a bug the service logs) would block everything behind it forever: it is
+// sent alone from this many failures on, and dropped (a seq gap shows the loss) when it fails alone again.
+const ISOLATE_AFTER = 4;
 
 const guard =
   (f) =>
@@ -62,6 +67,7 @@ guard(() => {
   let busy = 0;
   let attempt = 0;
   let released = 0;
+  let notBefore = 0; // no request before this time: the backoff, or the service's Retry-After
 
   // localStorage throws in a cross-site iframe when third-party storage is blocked: memory is then all
   // there is. Keys are calltrail:<site>:<page id>; values are "<lease>\n<url>\n<event>\n<event>...".
@@ -131,7 +137,7 @@ guard(() => {
   };
 
   const schedule = (ms) => {
-    if (!timer) timer = setTimeout(guard(flush), ms);
+    if (!timer) timer = setTimeout(guard(flush), Math.max(ms, notBefore - now()));
   };
 
   const flush = () => {
@@ -140,11 +146,15 @@ guard(() => {
     if (busy) return;
     saveAll(); // also the lease's heartbeat
     adopt();
-    for (const id of order()) {
-      const events = pick(id, inFlight);
+    const ids = order();
+    // After a failure the next page goes first, so that one page's failing batch cannot starve the others.
+    if (attempt) ids.push(ids.shift());
+    for (const id of ids) {
+      const events = pick(id, inFlight).slice(0, attempt < ISOLATE_AFTER ? BATCH_EVENTS : 1);
       if (!events.length) continue;
       let wait = 0;
-      const sent = fetch(endpoint, { method: "POST", body: body(id, events), keepalive: true });
+      const signal = AbortSignal.timeout && AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const sent = fetch(endpoint, { method: "POST", body: body(id, events), keepalive: true, signal });
       busy = 1; // only now: a fetch that threw must not leave the queue stuck
       events.forEach((s) => inFlight.add(s));
       sent
@@ -155,8 +165,8 @@ guard(() => {
                 dequeue(id, new Set(answer.results.map((result) => result.id)));
                 attempt = 0;
               })
-            : r.status < 500 && r.status !== 429
-              ? dequeue(id, new Set(events.map(idOf))) // the request is wrong: sending it again cannot help
+            : (r.status < 500 && r.status !== 429) || (r.status === 500 && attempt > ISOLATE_AFTER)
+              ? dequeue(id, new Set(events.map(idOf)), (attempt = 0)) // sending it again cannot help
               : Promise.reject(r.headers.get("Retry-After")),
         )
         .catch((retryAfter) => {
@@ -169,6 +179,11 @@ guard(() => {
           guard(() => {
             busy = 0;
             inFlight.clear();
+            // What was beaconed meanwhile may have failed too: the next beacon takes it again.
+            beaconed.clear();
+            notBefore = now() + wait;
+            clearTimeout(timer); // a timer set while the request was out would not wait
+            timer = 0;
             for (const key in pages) if (pages[key].e.length) return schedule(wait);
           }),
         );
@@ -258,7 +273,8 @@ guard(() => {
   );
   doc.addEventListener(
     "visibilitychange",
-    guard(() => doc.visibilityState === "hidden" && hide(released)),
+    // Back in view: what was beaconed while hidden may have failed, so the next hide beacons it again.
+    guard(() => (doc.visibilityState === "hidden" ? hide(released) : beaconed.clear())),
   );
   addEventListener("online", guard(flush));
 })();
