@@ -612,8 +612,12 @@ async function render() {
 
 // ---------- live strip ----------
 
+let liveInFlight = false;
+
 async function refreshLive() {
-  if (document.hidden || !localStorage.getItem(KEY_STORAGE)) return;
+  // One request at a time: on a slow service, answers arriving out of order would show older figures.
+  if (liveInFlight || document.hidden || !localStorage.getItem(KEY_STORAGE)) return;
+  liveInFlight = true;
   try {
     const live = await api("/v1/live");
     $("live-ringing").textContent = fmtCount(live.ringing_now);
@@ -627,6 +631,8 @@ async function refreshLive() {
   } catch {
     $("live-status").textContent = "live figures unavailable";
     $("live").classList.add("stale");
+  } finally {
+    liveInFlight = false;
   }
 }
 
