@@ -13,19 +13,13 @@ cold run first, then ``--runs`` timed runs; prints the median and the worst.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 from playwright.sync_api import Browser, sync_playwright
+from served import served  # bench/served.py: scripts here run as `python bench/<name>.py`
 
 # The last 30 days of bench/center.py's history, which ends 2026-11-01 00:00 in Asia/Shanghai.
 VIEW = {
@@ -36,12 +30,6 @@ VIEW = {
     "tz": "Asia/Shanghai",
 }
 CASES = [("overview, 30 days by day", {**VIEW, "interval": "day"}), ("overview, 30 days by hour", {**VIEW, "interval": "hour"})]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def first_render_ms(browser: Browser, url: str, key: str) -> float:
@@ -71,26 +59,7 @@ def main() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         sys.exit("chromium is not installed (scripts/ensure-chromium installs it)")
-    env = {**os.environ, "CALLTRAIL_DATABASE_URL": args.url, "CALLTRAIL_LOG_LEVEL": "warning"}
-    key = subprocess.run(
-        [sys.executable, "-m", "service", "keys", "create", "--scope", "read", "--name", "bench-dashboard"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1].split()[-1]  # fmt: skip
-    port = free_port()
-    log = Path(f"/tmp/calltrail-bench-dashboard-{port}.log")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with served(args.url, "bench-dashboard") as (base, key):
         print(f"$ .venv/bin/python bench/dashboard.py --url {args.url} --runs {args.runs}")
         print(f"{'case':30} {'cold ms':>8} {'median ms':>10} {'max ms':>8}")
         with sync_playwright() as playwright:
@@ -106,9 +75,6 @@ def main() -> None:
                     print(f"{name:30} {cold:8.0f} {statistics.median(times):10.0f} {max(times):8.0f}")
             finally:
                 browser.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

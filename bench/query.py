@@ -11,16 +11,11 @@ printing the median and p95 wall time per request as the client sees it (loopbac
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
+from served import served  # bench/served.py: scripts here run as `python bench/<name>.py`
 
 END = "2026-11-01T00:00:00+08:00"
 MONTH = {"from": "2026-10-02T00:00:00+08:00", "to": END}
@@ -44,12 +39,6 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -57,26 +46,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    env = {**os.environ, "CALLTRAIL_DATABASE_URL": args.url, "CALLTRAIL_LOG_LEVEL": "warning"}
-    key = subprocess.run(
-        [sys.executable, "-m", "service", "keys", "create", "--scope", "read", "--name", "bench"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1].split()[-1]  # fmt: skip
-    port = free_port()
-    log = Path(f"/tmp/calltrail-bench-query-{port}.log")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with served(args.url, "bench") as (base, key):
         print(f"$ .venv/bin/python bench/query.py --url {args.url} --runs {args.runs}")
         print(f"{'case':40} {'cold ms':>9} {'median ms':>10} {'p95 ms':>8}  size")
         with httpx.Client(base_url=base, headers={"authorization": f"Bearer {key}"}, timeout=600) as client:
@@ -95,9 +65,6 @@ def main() -> None:
                 print(
                     f"{name:40} {cold:9.1f} {statistics.median(times):10.1f} {p95:8.1f}  {len(response.content):,} B"
                 )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 if __name__ == "__main__":
