@@ -74,15 +74,40 @@ def decode_pairs(blob: bytes | None) -> npt.NDArray[np.uint32]:
 
 
 @dataclass
-class InboundPartial:
-    """What inbound metrics need of a set of sessions; two partials add up like the union of their sets."""
+class Verdicts:
+    """How many sessions were offered, answered and not answered, and how many have a measured talk time: the
+    one place that says which session counts as what (docs/metrics.md)."""
 
     offered: int = 0
     answered: int = 0
     not_answered: int = 0
+    talk_count: int = 0
+
+    def count(self, fact: SessionFact) -> bool:
+        """Count the session; False when it is not an offer a report counts (then nothing else may use it)."""
+        if not fact.counts_as_offered:
+            return False
+        self.offered += 1
+        if fact.connected:
+            self.answered += 1
+            self.talk_count += fact.talk_s is not None
+        elif fact.outcome == "not_answered":
+            self.not_answered += 1
+        return True
+
+    def add_counts(self, other: Verdicts) -> None:
+        self.offered += other.offered
+        self.answered += other.answered
+        self.not_answered += other.not_answered
+        self.talk_count += other.talk_count
+
+
+@dataclass
+class InboundPartial(Verdicts):
+    """What inbound metrics need of a set of sessions; two partials add up like the union of their sets."""
+
     ring_sum: float = 0.0
     ring_max: float | None = None
-    talk_count: int = 0
     talk_sum: float = 0.0
     talk_max: float | None = None
     ring: Histogram = field(default_factory=dict)
@@ -90,11 +115,8 @@ class InboundPartial:
     abandon: Histogram = field(default_factory=dict)
 
     def merge(self, other: InboundPartial) -> None:
-        self.offered += other.offered
-        self.answered += other.answered
-        self.not_answered += other.not_answered
+        self.add_counts(other)
         self.ring_sum += other.ring_sum
-        self.talk_count += other.talk_count
         self.talk_sum += other.talk_sum
         if other.ring_max is not None:
             self.ring_max = _max(self.ring_max, other.ring_max)
@@ -105,24 +127,18 @@ class InboundPartial:
                 mine[index] = mine.get(index, 0) + count
 
     def add_session(self, fact: SessionFact) -> None:
-        if not fact.counts_as_offered:
+        if not self.count(fact):
             return
-        self.offered += 1
-        if fact.connected:
-            self.answered += 1
-            if fact.ring_s is not None:
-                self.ring_sum += fact.ring_s
-                self.ring_max = _max(self.ring_max, fact.ring_s)
-                add_to(self.ring, fact.ring_s)
-            if fact.talk_s is not None:
-                self.talk_count += 1
-                self.talk_sum += fact.talk_s
-                self.talk_max = _max(self.talk_max, fact.talk_s)
-                add_to(self.talk, fact.talk_s)
-        elif fact.outcome == "not_answered":
-            self.not_answered += 1
-            if fact.abandon_s is not None:
-                add_to(self.abandon, fact.abandon_s)
+        if fact.connected and fact.ring_s is not None:
+            self.ring_sum += fact.ring_s
+            self.ring_max = _max(self.ring_max, fact.ring_s)
+            add_to(self.ring, fact.ring_s)
+        if fact.connected and fact.talk_s is not None:
+            self.talk_sum += fact.talk_s
+            self.talk_max = _max(self.talk_max, fact.talk_s)
+            add_to(self.talk, fact.talk_s)
+        if fact.outcome == "not_answered" and not fact.connected and fact.abandon_s is not None:
+            add_to(self.abandon, fact.abandon_s)
 
 
 @dataclass(frozen=True)
@@ -352,28 +368,16 @@ def _round(value: float) -> float:
 
 
 @dataclass
-class AgentPartial:
+class AgentPartial(Verdicts):
     nickname: str | None = None
-    offered: int = 0
-    answered: int = 0
-    not_answered: int = 0
-    talk_count: int = 0
     talk_total: float = 0.0
     cards_sent: int = 0
     call_outs: int = 0
     peak_concurrent_chats: int = 0
 
     def add_session(self, fact: SessionFact) -> None:
-        if not fact.counts_as_offered:
-            return
-        self.offered += 1
-        if fact.connected:
-            self.answered += 1
-            if fact.talk_s is not None:
-                self.talk_count += 1
-                self.talk_total += fact.talk_s
-        elif fact.outcome == "not_answered":
-            self.not_answered += 1
+        if self.count(fact) and fact.connected and fact.talk_s is not None:
+            self.talk_total += fact.talk_s
 
     @property
     def is_empty(self) -> bool:
@@ -382,10 +386,7 @@ class AgentPartial:
 
     def merge(self, other: AgentPartial) -> None:
         self.nickname = other.nickname or self.nickname
-        self.offered += other.offered
-        self.answered += other.answered
-        self.not_answered += other.not_answered
-        self.talk_count += other.talk_count
+        self.add_counts(other)
         self.talk_total += other.talk_total
         self.cards_sent += other.cards_sent
         self.call_outs += other.call_outs

@@ -91,10 +91,11 @@ def inbound(
         spans = [piece for piece in spans if piece[1] < piece[2]]
     if spans:
         rollups.refresh(engine, "hour", first, last, scope.site_id)
+    bucket_starts = np.array(starts)
     with engine.connect() as conn:
         for span, lo, hi in spans:
             rows = rollups.stored_inbound(conn, span, lo, hi, scope.site_id, scope.channel)
-            owners = np.searchsorted(np.array(starts), np.array([row[0] for row in rows]), side="right") - 1
+            owners = np.searchsorted(bucket_starts, np.array([row[0] for row in rows]), side="right") - 1
             accumulator.add_stored(owners.tolist(), [row[1:] for row in rows])
         for lo, hi in edges:
             add_raw(conn, lo, hi)
