@@ -17,13 +17,14 @@ from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
 from service.http import dashboard, events, health, observability, openapi, query, shim
 from service.http.errors import EXCEPTION_HANDLERS
+from service.http.freshness import FreshnessHeaderMiddleware
 from service.http.ingest_cors import IngestCorsMiddleware
 from service.http.observability import RequestMetricsMiddleware
 from service.http.ratelimit import RateLimits
 from service.http.state import AppState
 from service.storage.engine import make_engine, make_transactor
 from service.storage.migrations import check_current
-from service.storage.projection import SessionProjector
+from service.storage.projector import QueuedProjection
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
 
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 make_transactor(settings),
                 max_batch=settings.writer_max_batch,
                 queue_limit=settings.writer_queue_limit,
-                projector=SessionProjector(session_timeouts(settings)),
+                idle_work=QueuedProjection(session_timeouts(settings), settings.projection_batch),
+                idle_every_s=settings.projection_every_ms / 1000,
             )
             writer.start()
             try:
@@ -79,7 +81,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += dashboard.routes
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMetricsMiddleware), Middleware(IngestCorsMiddleware)],
+        middleware=[
+            Middleware(RequestMetricsMiddleware),
+            Middleware(IngestCorsMiddleware),
+            Middleware(FreshnessHeaderMiddleware),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

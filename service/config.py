@@ -138,6 +138,24 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
     ),
     SettingSpec(
+        "projection_batch",
+        "CALLTRAIL_PROJECTION_BATCH",
+        _parse_int(1, 100_000),
+        "Most stored events projected (into sessions, actions, rollups) in one transaction.",
+    ),
+    SettingSpec(
+        "projection_every_ms",
+        "CALLTRAIL_PROJECTION_EVERY_MS",
+        _parse_int(1, 60_000),
+        "While requests keep the writer busy, it still projects one batch at least this often.",
+    ),
+    SettingSpec(
+        "read_wait_ms",
+        "CALLTRAIL_READ_WAIT_MS",
+        _parse_int(0, 60_000),
+        "How long a query waits for events already acknowledged to be projected before answering anyway.",
+    ),
+    SettingSpec(
         "sqlite_max_size_mb",
         "CALLTRAIL_SQLITE_MAX_SIZE_MB",
         _parse_int(0, 10_000_000),
@@ -213,6 +231,9 @@ class Settings:
     site_cache_s: float = 5.0
     writer_max_batch: int = 5000
     writer_queue_limit: int = 50_000
+    projection_batch: int = 1000
+    projection_every_ms: int = 500
+    read_wait_ms: int = 2000
     sqlite_max_size_mb: int = 0
     rate_limit_per_ip: str = "100/second"
     rate_limit_per_site: str = "2000/second"

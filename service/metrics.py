@@ -62,6 +62,26 @@ WRITER_FAILURES = Counter(
     "Requests the writer could not store, by reason: unavailable, overloaded, closed or error.",
     ["reason"],
 )
+PROJECTION_EVENTS = Counter(
+    "calltrail_projection_events_total",
+    "Stored events projected into sessions, actions and rollups, by result: projected or failed.",
+    ["result"],
+)
+PROJECTION_SECONDS = Histogram(
+    "calltrail_projection_batch_seconds",
+    "Time to project one batch of queued events, from BEGIN to COMMIT.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROJECTION_BACKLOG = Gauge(
+    "calltrail_projection_backlog_events",
+    "Events stored but not projected yet (counted up to 1,000,000), as last seen by any worker.",
+    multiprocess_mode="mostrecent",
+)
+PROJECTION_LAG = Gauge(
+    "calltrail_projection_lag_seconds",
+    "How long ago the oldest event not projected yet was received (0 when none), as last seen.",
+    multiprocess_mode="mostrecent",
+)
 RATE_LIMITED = Counter(
     "calltrail_rate_limited_total",
     "Requests refused with 429, by the limit they hit: ip or site.",

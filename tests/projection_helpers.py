@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from service.config import Settings
 from service.domain.sessions import Timeouts
-from service.storage.engine import make_engine, make_transactor
+from service.storage.engine import SyncTransactor, make_engine, make_transactor
 from service.storage.events import EventRow
-from service.storage.projection import SessionProjector, rebuild
-from service.storage.schema import actions, events, hash_events, sessions
+from service.storage.projection import rebuild
+from service.storage.projector import drain
+from service.storage.schema import actions, events, hash_events, projection_queue, sessions
 from service.storage.writer import EventWriter
 
 TIMEOUTS = Timeouts(ringing_ms=600_000, connected_ms=4 * 3_600_000)
@@ -57,18 +58,18 @@ def _row(site_id: int, page_id: str, seq: int, at: int, kind: str, event_id: str
 
 
 def ingest(settings: Settings, batches: Sequence[Sequence[EventRow]]) -> None:
-    writer = EventWriter(
-        make_transactor(settings),
-        max_batch=10_000,
-        queue_limit=1_000_000,
-        projector=SessionProjector(TIMEOUTS),
-    )
+    """Store each batch through the writer, then project it, so each batch is one projection unit."""
+    writer = EventWriter(make_transactor(settings), max_batch=10_000, queue_limit=1_000_000)
+    # psycopg, not the server's asyncpg: async tests call this with their event loop running.
+    projection = SyncTransactor(make_engine(settings, "write"))
     writer.start()
     try:
         for rows in batches:
             writer.submit(rows).result(timeout=60)
+            drain(projection, TIMEOUTS, batch=len(rows) or 1)
     finally:
         writer.close()
+        projection.dispose()
 
 
 def derived(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -91,7 +92,7 @@ def derived(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def reset(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in (actions, sessions, hash_events, events):
+        for table in (actions, sessions, hash_events, events, projection_queue):
             conn.execute(delete(table))
 
 
@@ -101,3 +102,16 @@ def rebuild_all(settings: Settings, chunk: int = 2000) -> int:
         return rebuild(engine, TIMEOUTS, chunk=chunk)
     finally:
         engine.dispose()
+
+
+def drain_all(settings: Settings) -> int:
+    """Project whatever is still queued, here and now."""
+    transactor = SyncTransactor(make_engine(settings, "write"))
+    try:
+        return drain(transactor, TIMEOUTS)
+    finally:
+        transactor.dispose()
+
+
+def queued_count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(projection_queue)).scalar_one())

@@ -17,14 +17,25 @@ from sqlalchemy import Engine, select
 from service.config import Settings
 from service.storage.engine import make_transactor
 from service.storage.events import EventRow
-from service.storage.projection import SessionProjector
+from service.storage.projector import QueuedProjection, wait_until_projected
 from service.storage.records import session_records
 from service.storage.registry import Site
 from service.storage.schema import actions, sessions
 from service.storage.writer import EventWriter
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN
-from tests.projection_helpers import T0, TIMEOUTS, derived, hash_row, ingest, message_row, rebuild_all, reset
+from tests.projection_helpers import (
+    T0,
+    TIMEOUTS,
+    derived,
+    drain_all,
+    hash_row,
+    ingest,
+    message_row,
+    queued_count,
+    rebuild_all,
+    reset,
+)
 
 AGENT = "agentEmail=ann%40x.com&agentNickName=Ann&sdkAppId=1400"
 
@@ -54,6 +65,8 @@ async def test_a_call_and_a_chat_end_to_end(api: httpx.AsyncClient, site: Site, 
         response = await api.post("/v1/events", content=body(document), headers=headers)
         assert {r["status"] for r in response.json()["results"]} == {"accepted"}
 
+    # Projected after the answers, by the writer's thread, shortly.
+    assert wait_until_projected(engine, timeout_s=30) == 0
     with engine.connect() as conn:
         records = list(session_records(conn, timeouts=TIMEOUTS, now_ms=sent_at))
         stored_actions = conn.execute(select(actions).order_by(actions.c.at)).mappings().all()
@@ -179,7 +192,8 @@ def test_rebuild_reproduces_ingestion(settings: Settings, engine: Engine, site: 
 def test_concurrent_writers_derive_what_one_writer_would(
     settings: Settings, engine: Engine, site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Two writers (two workers) projecting interleaved events of the same streams and pages at once."""
+    """Two writers (two workers) storing interleaved events of the same streams and pages, and projecting
+    them from the shared queue at once, in small batches."""
     rng = random.Random(3)
     rows: list[EventRow] = []
     for page in range(4):
@@ -197,7 +211,11 @@ def test_concurrent_writers_derive_what_one_writer_would(
     rng.shuffle(rows)
     writers = [
         EventWriter(
-            make_transactor(settings), max_batch=50, queue_limit=100_000, projector=SessionProjector(TIMEOUTS)
+            make_transactor(settings),
+            max_batch=50,
+            queue_limit=100_000,
+            idle_work=QueuedProjection(TIMEOUTS, batch=5),
+            idle_every_s=0.0,
         )
         for _ in range(2)
     ]
@@ -220,6 +238,10 @@ def test_concurrent_writers_derive_what_one_writer_would(
     for writer in writers:
         writer.close()
     assert errors == []
+    with engine.connect() as conn:
+        # The writers projected most of it themselves, concurrently; the rest is projected here.
+        assert queued_count(conn) < len(rows) // 2
+    drain_all(settings)
     # Every lock is taken before any derived row is written, so no deadlock was detected and retried.
     assert not [r for r in caplog.records if "retrying" in r.getMessage()]
     concurrent = derived(engine)

@@ -18,6 +18,7 @@ from service.domain.ccc import CHANNELS
 from service.domain.metrics import EXACT_THRESHOLD_MAX_S, Thresholds
 from service.formats import Format, lines
 from service.http.errors import ApiError
+from service.http.freshness import wait_for_projection
 from service.http.params import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_REPORT_DAYS,
@@ -58,15 +59,21 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
         return await run_in_threadpool(function, *args)
     except OperationalError:
         log.warning("query failed: the database is unreachable or locked", exc_info=True)
-        raise ApiError(
-            503,
-            "unavailable",
-            f"the database is busy or unreachable; retry after {RETRY_AFTER_S} s",
-            headers={"retry-after": str(RETRY_AFTER_S)},
-        ) from None
+        raise _busy() from None
 
 
-async def _authorized(request: Request) -> AppState:
+def _busy() -> ApiError:
+    return ApiError(
+        503,
+        "unavailable",
+        f"the database is busy or unreachable; retry after {RETRY_AFTER_S} s",
+        headers={"retry-after": str(RETRY_AFTER_S)},
+    )
+
+
+async def _reader(request: Request) -> AppState:
+    """The caller's key checked; then, before anything is read, every event already acknowledged projected
+    (http/freshness.py)."""
     state = app_state(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -82,6 +89,11 @@ async def _authorized(request: Request) -> AppState:
         raise ApiError(
             401, "unauthorized", "this key is unknown or revoked", headers={"www-authenticate": "Bearer"}
         )
+    try:
+        await wait_for_projection(request, state)
+    except OperationalError:
+        log.warning("waiting for the projection failed: the database is unreachable or locked", exc_info=True)
+        raise _busy() from None
     return state
 
 
@@ -108,7 +120,7 @@ def _site(state: AppState, params: Params) -> Callable[[], int | None]:
 
 async def _report_request(request: Request) -> tuple[AppState, Params, int, int, Callable[[], int | None]]:
     """What every report reads first: the key, the window (the last 7 days unless given) and the site."""
-    state = await _authorized(request)
+    state = await _reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
     assert start is not None and end is not None
@@ -147,7 +159,7 @@ def _export(
 
 
 async def list_sessions(request: Request) -> Response:
-    state = await _authorized(request)
+    state = await _reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
     resolve_site = _site(state, params)
@@ -211,7 +223,7 @@ def _session_cursor(params: Params) -> tuple[int, str] | None:
 
 
 async def get_session(request: Request) -> Response:
-    state = await _authorized(request)
+    state = await _reader(request)
     session_id = request.path_params["session_id"]
     timeouts = state.timeouts
 
@@ -312,7 +324,7 @@ async def outbound_report(request: Request) -> Response:
 
 
 async def audit(request: Request) -> Response:
-    state = await _authorized(request)
+    state = await _reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
     resolve_site = _site(state, params)
@@ -352,7 +364,7 @@ async def audit(request: Request) -> Response:
 
 
 async def live(request: Request) -> Response:
-    state = await _authorized(request)
+    state = await _reader(request)
     params = Params(request.query_params)
     resolve_site = _site(state, params)
     params.done()

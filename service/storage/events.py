@@ -1,12 +1,12 @@
-"""The raw event log: insert exactly once, read back."""
+"""The raw event log: insert exactly once (queueing what is new for the projection), read back."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.storage.schema import events
 
@@ -29,22 +29,77 @@ class EventRow(TypedDict):
 
 EventKey = tuple[int, str]
 
+COLUMNS: tuple[str, ...] = tuple(EventRow.__annotations__)
+
+# This is the ingestion hot path, so it speaks to the driver directly: SQLAlchemy's per-row parameter
+# processing cost more than the database's own work here (docs/benchmarks.md, the profile of issue 3).
+# tests/test_writer.py checks that these statements name the columns of EventRow, in its order.
+
+SQLITE_INSERT = """
+INSERT INTO events (site_id, event_id, page_id, page_url, seq, type, client_ts, sent_at, received_at,
+                    event_at, skew_ms, ts_flag, raw)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (site_id, event_id) DO NOTHING
+"""
+_SQLITE_NEW_SINCE = "SELECT site_id, event_id FROM events WHERE id > ?"
+_SQLITE_QUEUE_SINCE = "INSERT INTO projection_queue (id) SELECT id FROM events WHERE id > ?"
+
+# One statement whatever the number of rows: each column travels as one array, and the new rows' ids go to
+# the projection queue in the same statement.
+_POSTGRES_INSERT = """
+WITH new AS (
+    INSERT INTO events (site_id, event_id, page_id, page_url, seq, type, client_ts, sent_at, received_at,
+                        event_at, skew_ms, ts_flag, raw)
+    SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[],
+                         $13::text[])
+    ON CONFLICT (site_id, event_id) DO NOTHING
+    RETURNING id, site_id, event_id
+), queued AS (
+    INSERT INTO projection_queue (id) SELECT id FROM new
+)
+SELECT site_id, event_id FROM new
+"""
+# asyncpg (the server's writer) numbers its parameters; psycopg (tools, some tests) marks them with %s.
+_POSTGRES_PARAMETER = re.compile(r"\$\d+")
+POSTGRES_INSERT = {
+    "asyncpg": _POSTGRES_INSERT,
+    "psycopg": _POSTGRES_PARAMETER.sub("%s", _POSTGRES_INSERT),
+}
+
 
 def insert_new(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
-    """Insert the rows whose (site, event id) is not stored yet; return the keys of those inserted.
+    """Insert the rows whose (site, event id) is not stored yet, queue them for the projection, and return
+    the keys of those inserted.
 
     ON CONFLICT DO NOTHING makes this exact under concurrency: when two transactions insert the same key,
     the database lets one win and the other sees a conflict, so the loser reports it as not inserted.
     """
     if not rows:
         return set()
-    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        dialect_insert(events)
-        .on_conflict_do_nothing(index_elements=["site_id", "event_id"])
-        .returning(events.c.site_id, events.c.event_id)
-    )
-    result = conn.execute(stmt, list(rows))
+    if conn.dialect.name == "postgresql":
+        return _insert_postgres(conn, rows)
+    return _insert_sqlite(conn, rows)
+
+
+def _insert_sqlite(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
+    # The writer holds SQLite's write lock from BEGIN IMMEDIATE, and rowids grow, so the rows this statement
+    # adds are exactly those with an id above the largest one before it.
+    cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        before = cursor.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        cursor.executemany(SQLITE_INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])  # type: ignore[literal-required]
+        cursor.execute(_SQLITE_QUEUE_SINCE, (before,))
+        if cursor.rowcount == len(rows):
+            return {(row["site_id"], row["event_id"]) for row in rows}
+        return {(site_id, event_id) for site_id, event_id in cursor.execute(_SQLITE_NEW_SINCE, (before,))}
+    finally:
+        cursor.close()
+
+
+def _insert_postgres(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
+    columns = tuple([row[c] for row in rows] for c in COLUMNS)  # type: ignore[literal-required]
+    result = conn.exec_driver_sql(POSTGRES_INSERT[conn.dialect.driver], columns)
     return {(site_id, event_id) for site_id, event_id in result}
 
 

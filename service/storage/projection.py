@@ -1,15 +1,16 @@
 """The projection: hash events, sessions and agent actions derived from the raw event log.
 
-It runs inside the writer's transaction with the events that were new, so derived records commit atomically
-with their events. It recomputes whole units rather than patching: every *stream* (see domain/sessions.py)
-that got a call event is folded again from all of its events, and every page that got an event (or whose
-hash events changed session) has its actions computed again. Recomputing from the stored set is what makes
-the result independent of arrival order and batching, and what makes `rebuild` equal to ingestion.
+It runs on events already stored, in batches taken from the projection queue (storage/projector.py), or on
+the whole log (``rebuild``). It recomputes whole units rather than patching: every *stream* (see
+domain/sessions.py) that got a call event is folded again from all of its events, and every page that got an
+event (or whose hash events changed session) has its actions computed again. Recomputing from the stored set
+is what makes the result independent of arrival order and batching, of projecting an event twice, and what
+makes `rebuild` equal to ingestion.
 
-On PostgreSQL, concurrent writers (worker processes) serialize per stream, then per page, then per session
+On PostgreSQL, concurrent projectors (worker processes) serialize per stream, then per page, then per session
 (for the card and call-out counts) with transaction-scoped advisory locks, taken in that one global order and
-sorted within each kind, so they cannot deadlock; a writer that waited then reads, in a new statement, what
-the other committed. SQLite has one writer at a time anyway.
+sorted within each kind, so they cannot deadlock; a projector that waited then reads, in a new statement,
+what the other committed. SQLite has one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.storage import rollups
 from service.storage.events import EventRow
-from service.storage.schema import actions, events, hash_events, sessions
+from service.storage.schema import actions, events, hash_events, projection_queue, sessions
 
 T = TypeVar("T")
 CHUNK = 500  # values per IN list / bulk statement
@@ -62,16 +63,6 @@ _HASH_FIELDS = (
     "customer_nickname",
     "customer_avatar",
 )
-
-
-class SessionProjector:
-    """The writer's projector (storage.writer.Projector)."""
-
-    def __init__(self, timeouts: Timeouts) -> None:
-        self.timeouts = timeouts
-
-    def __call__(self, conn: Connection, rows: Sequence[EventRow]) -> None:
-        project(conn, rows, self.timeouts)
 
 
 def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
@@ -534,8 +525,14 @@ def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
     the transaction's write lock does that). Returns the number of events read.
     """
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
             _lock(conn, ["projection"])
+        # Everything stored now is projected below; what is stored meanwhile stays queued and is projected
+        # again after this commits, which changes nothing (the projection recomputes from what is stored).
+        # Rows a projector has claimed are skipped: it waits for this transaction's lock, then redoes them.
+        queued = select(projection_queue.c.id).with_for_update(skip_locked=True)
+        conn.execute(delete(projection_queue).where(projection_queue.c.id.in_(queued)))
         clear(conn)
         last_id, total = 0, 0
         while found := stored_events(conn, last_id, chunk):

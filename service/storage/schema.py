@@ -89,6 +89,17 @@ events = Table(
 )
 
 
+# Events stored but not yet projected (sessions, actions, rollups), by events.id. The writer adds to it in
+# the transaction that stores the events; the projector removes rows in the transaction that projects them,
+# so "no row left up to id N" means everything derived from events up to N is committed. No foreign key:
+# a row whose event is gone (a purge, a deleted site) is simply dropped when it comes up.
+projection_queue = Table(
+    "projection_queue",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
+)
+
+
 def _call_columns() -> list[Column[Any]]:
     """What the CCC hash says of a call (its parameters, parsed), as hash events and sessions both keep it."""
     return [

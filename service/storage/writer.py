@@ -4,12 +4,18 @@ Requests hand their rows to ``submit`` and wait on the returned future, which co
 transaction holding their rows has committed, so an answer of 2xx always means durable. While one
 transaction commits, the next requests queue up and go together into the following one (group commit).
 The pending work is bounded: past ``queue_limit`` events, ``submit`` refuses at once with ``Overloaded``.
+
+The same thread does the projection of stored events (storage/projector.py) as its *idle work*: whenever no
+request is waiting, and, while requests keep coming, once every ``idle_every_s`` at least, so that a busy
+server still projects and an idle one projects at once. Requests come first: a batch of idle work is
+bounded, and a request arriving during one waits for it at most.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +23,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from service import metrics
@@ -26,9 +31,17 @@ from service.storage.events import EventKey, EventRow, insert_new
 
 log = logging.getLogger("calltrail.writer")
 
-# Runs inside the writer's transaction with the rows that were new, so derived records commit atomically
-# with the events they come from.
-Projector = Callable[[Connection, Sequence[EventRow]], None]
+# Work for the writer's idle time, given the writer's transactor: one bounded piece of it per call, returning
+# how much it did (0 when there was nothing to do).
+IdleWork = Callable[[Transactor], int]
+
+# The writer counts as idle once no request has come for this long: under load the next requests are
+# usually being parsed while a group commits, and should not find the writer busy with a projection batch.
+IDLE_GRACE_S = 0.005
+# When the writer has nothing to do, it looks for idle work this often (other workers may have queued some).
+IDLE_POLL_S = 1.0
+# After idle work fails because the database is unavailable, the writer leaves it alone this long.
+IDLE_BACKOFF_S = 5.0
 
 
 class StorageUnavailable(RuntimeError):
@@ -67,9 +80,9 @@ def classify_failure(exc: BaseException) -> FailureKind:
     sqlstate = (getattr(exc.orig, "sqlstate", None) or "") if isinstance(exc, DBAPIError) else ""
     if sqlstate in _RETRY_SQLSTATES:
         return "retry"
-    if isinstance(exc, OSError | OperationalError | InterfaceError):
+    if isinstance(exc, OSError | OperationalError | InterfaceError | sqlite3.OperationalError):
         # OSError covers refused connections and timeouts from the driver; SQLite reports locked, full and
-        # unopenable databases as OperationalError.
+        # unopenable databases as OperationalError (its own, where the hot path calls it directly).
         return "unavailable"
     if isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03"
@@ -85,12 +98,15 @@ class EventWriter:
         *,
         max_batch: int,
         queue_limit: int,
-        projector: Projector | None = None,
+        idle_work: IdleWork | None = None,
+        idle_every_s: float = 0.5,
     ) -> None:
         self._transactor = transactor
         self._max_batch = max_batch
         self._queue_limit = queue_limit
-        self._projector = projector
+        self._idle_work = idle_work
+        self._idle_every_s = idle_every_s
+        self._idle_pause_until = 0.0
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -141,14 +157,23 @@ class EventWriter:
             self._transactor.dispose()
 
     def _serve_queue(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
+        idle_pending = self._idle_work is not None  # work may be left from before this process started
+        idle_at = time.monotonic()
+        while True:
+            if self._idle_work is None:
+                first = self._queue.get()
+            else:
+                try:
+                    first = self._queue.get(timeout=IDLE_GRACE_S if idle_pending else IDLE_POLL_S)
+                except queue.Empty:
+                    idle_pending, idle_at = self._run_idle_work(), time.monotonic()
+                    continue
             if first is _STOP:
                 break
             assert isinstance(first, _Job)
             group = [first]
             size = len(first.rows)
+            stopping = False
             while size < self._max_batch:
                 try:
                     item = self._queue.get_nowait()
@@ -160,9 +185,29 @@ class EventWriter:
                 assert isinstance(item, _Job)
                 group.append(item)
                 size += len(item.rows)
-            self._process(group, size)
+            if self._process(group, size):
+                idle_pending = True
+            if stopping:
+                break
+            if idle_pending and time.monotonic() - idle_at >= self._idle_every_s:
+                idle_pending, idle_at = self._run_idle_work(), time.monotonic()
 
-    def _process(self, group: list[_Job], size: int) -> None:
+    def _run_idle_work(self) -> bool:
+        """One piece of idle work; whether more may be waiting."""
+        assert self._idle_work is not None
+        if time.monotonic() < self._idle_pause_until:
+            return False
+        try:
+            return self._idle_work(self._transactor) > 0
+        except Exception as exc:
+            # Nothing is lost: what the idle work did not finish stays queued in the database.
+            kind = classify_failure(exc)
+            log.error("projection paused for %.0f s (%s): %s", IDLE_BACKOFF_S, kind, _one_line(exc))
+            self._idle_pause_until = time.monotonic() + IDLE_BACKOFF_S
+            return False
+
+    def _process(self, group: list[_Job], size: int) -> bool:
+        """Write a group and answer its requests; whether any event was newly stored."""
         # A request cancelled while queued is dropped (its client had no answer and will retry); from here
         # on a cancellation can no longer touch the future, so the answers below always land.
         live = [job for job in group if job.future.set_running_or_notify_cancel()]
@@ -186,6 +231,7 @@ class EventWriter:
                     job.future.set_exception(outcome)
                 else:
                     job.future.set_result(outcome)
+        return any(isinstance(outcome, set) and outcome for outcome in outcomes)
 
     def _attempt(self, group: list[_Job]) -> list[set[EventKey] | BaseException]:
         """Write the group in one transaction; each job's stored keys, or the error that refused it."""
@@ -237,14 +283,7 @@ class EventWriter:
         # Two writers inserting overlapping keys in different orders can deadlock on PostgreSQL's unique
         # index; inserting in key order makes every writer take those locks in the same order.
         rows.sort(key=lambda r: (r["site_id"], r["event_id"]))
-
-        def work(conn: Connection) -> set[EventKey]:
-            inserted = insert_new(conn, rows)
-            if self._projector is not None and inserted:
-                self._projector(conn, [r for r in rows if (r["site_id"], r["event_id"]) in inserted])
-            return inserted
-
-        inserted = self._transactor.run(work)
+        inserted = self._transactor.run(lambda conn: insert_new(conn, rows))
         outcomes: list[set[EventKey]] = [set() for _ in group]
         for key in inserted:
             outcomes[claimed[key]].add(key)
