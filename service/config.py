@@ -138,16 +138,22 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
     ),
     SettingSpec(
+        "writer_threads",
+        "CALLTRAIL_WRITER_THREADS",
+        _parse_int(1, 8),
+        "PostgreSQL: transactions one worker's writer keeps under way at once (SQLite always takes one).",
+    ),
+    SettingSpec(
         "projection_batch",
         "CALLTRAIL_PROJECTION_BATCH",
         _parse_int(1, 100_000),
         "Most stored events projected (into sessions, actions, rollups) in one transaction.",
     ),
     SettingSpec(
-        "projection_every_ms",
-        "CALLTRAIL_PROJECTION_EVERY_MS",
-        _parse_int(1, 60_000),
-        "While requests keep the writer busy, it still projects one batch at least this often.",
+        "projection_share",
+        "CALLTRAIL_PROJECTION_SHARE",
+        _parse_float(0.01, 1),
+        "While requests keep the writer busy, the least share of its time the projection still gets.",
     ),
     SettingSpec(
         "read_wait_ms",
@@ -231,8 +237,9 @@ class Settings:
     site_cache_s: float = 5.0
     writer_max_batch: int = 5000
     writer_queue_limit: int = 50_000
+    writer_threads: int = 2
     projection_batch: int = 1000
-    projection_every_ms: int = 500
+    projection_share: float = 0.2
     read_wait_ms: int = 2000
     sqlite_max_size_mb: int = 0
     rate_limit_per_ip: str = "100/second"

@@ -6,7 +6,9 @@ before the workers start, so that a scrape of any worker reports the sum over al
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -87,6 +89,28 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by the limit they hit: ip or site.",
     ["limit"],
 )
+
+
+@functools.cache
+def _http_children(route: str, method: str, status: int) -> tuple[Any, Any]:
+    # labels() takes a lock and builds its key on every call; every request needs the same few children.
+    return HTTP_REQUESTS.labels(route, method, str(status)), HTTP_SECONDS.labels(route)
+
+
+def observe_http(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request. Route templates, methods and statuses are few (the label set stays small)."""
+    requests, latency = _http_children(route, method, status)
+    requests.inc()
+    latency.observe(seconds)
+
+
+def count_events(status: str, count: int) -> None:
+    _event_children(status).inc(count)
+
+
+@functools.cache
+def _event_children(status: str) -> Any:
+    return EVENTS.labels(status)
 
 
 def render() -> tuple[bytes, str]:

@@ -215,7 +215,7 @@ def test_concurrent_writers_derive_what_one_writer_would(
             max_batch=50,
             queue_limit=100_000,
             idle_work=QueuedProjection(TIMEOUTS, batch=5),
-            idle_every_s=0.0,
+            idle_share=1.0,
         )
         for _ in range(2)
     ]

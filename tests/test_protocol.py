@@ -64,6 +64,10 @@ def test_booleans_are_not_integers() -> None:
         ({"ts": 12}, "ts"),
         ({"type": ""}, "type"),
         ({"type": "a b"}, "type"),
+        ({"type": ["hash"]}, "type"),
+        ({"type": {"hash": 1}}, "type"),
+        ({"type": "x" * 65}, "type"),
+        ({"id": "6F1C1A52-8F0E-4C43-9A34-0C8F5A3A9D0"}, "id"),
         ({"hash": None}, "hash"),
         ({"hash": "#" * 9000}, "hash"),
         ({"trigger": "popstate"}, "trigger"),
@@ -129,6 +133,21 @@ def test_page_url_with_control_characters_is_refused(bad: str) -> None:
     with pytest.raises(InvalidEnvelope) as info:
         parse_envelope(batch("k", [hash_event(1, "#")], url=bad), max_events=5)
     assert [p.field for p in info.value.problems] == ["page.url"]
+
+
+def test_ids_are_stored_in_lower_case() -> None:
+    event = {**hash_event(1, "#?a=1"), "id": "6F1C1A52-8F0E-4C43-9A34-0C8F5A3A9D01"}
+    verdict = parse_event(event)
+    assert isinstance(verdict, ValidEvent)
+    assert verdict.event_id == "6f1c1a52-8f0e-4c43-9a34-0c8f5a3a9d01"
+
+
+def test_nineteen_digits_anywhere_switch_to_the_exact_parser() -> None:
+    event = message_event(1, "custom", {"n": -9223372036854775809, "s": "1234567890123456789"})
+    envelope = parse_body(body_with_big_ints(batch("k", [event])), max_events=5)
+    (verdict,) = envelope.events
+    assert isinstance(verdict, ValidEvent)
+    assert '"n":-9223372036854775809' in verdict.raw
 
 
 def test_integers_beyond_64_bits_are_kept_exactly() -> None:

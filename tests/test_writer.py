@@ -147,7 +147,7 @@ def test_new_events_are_queued_for_the_projection_in_their_transaction(
 
 
 def test_the_insert_statements_name_every_column_in_order() -> None:
-    for statement in (SQLITE_INSERT, *POSTGRES_INSERT.values()):
+    for statement in (SQLITE_INSERT.format(values="(?)"), *POSTGRES_INSERT.values()):
         listed = statement.split("INSERT INTO events (", 1)[1].split(")", 1)[0]
         assert tuple(name.strip() for name in listed.split(",")) == COLUMNS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -78,9 +79,8 @@ async def post_events(request: Request) -> Response:
             message = f"the database cannot take writes now; retry after {UNAVAILABLE_RETRY_AFTER_S} s"
             raise _unavailable(message, UNAVAILABLE_RETRY_AFTER_S) from None
     results = _results(envelope, site, stored)
-    for status in ("accepted", "duplicate", "rejected"):
-        if count := sum(1 for r in results if r["status"] == status):
-            metrics.EVENTS.labels(status).inc(count)
+    for status, count in Counter(r["status"] for r in results).items():
+        metrics.count_events(status, count)
     return JSONResponse({"results": results})
 
 

@@ -35,8 +35,7 @@ class RequestMetricsMiddleware:
             # The route template, not the path, keeps the label set small whatever clients request.
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
-            metrics.HTTP_SECONDS.labels(template).observe(time.perf_counter() - started)
+            metrics.observe_http(template, scope["method"], status, time.perf_counter() - started)
 
 
 async def get_metrics(_request: Request) -> Response:

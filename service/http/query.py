@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -18,7 +19,7 @@ from service.domain.ccc import CHANNELS
 from service.domain.metrics import EXACT_THRESHOLD_MAX_S, Thresholds
 from service.formats import Format, lines
 from service.http.errors import ApiError
-from service.http.freshness import wait_for_projection
+from service.http.freshness import FreshnessHeaderMiddleware, wait_for_projection
 from service.http.params import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_REPORT_DAYS,
@@ -438,14 +439,17 @@ def _iso(ms: int | None) -> str | None:
     return iso(ms)
 
 
+# Only the query routes wait for the projection and may carry its header; ingestion never pays for it.
+_FRESHNESS = [Middleware(FreshnessHeaderMiddleware)]
+
 routes = [
-    Route("/v1/sessions", list_sessions, methods=["GET"]),
-    Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
-    Route("/v1/analytics/inbound", inbound_report, methods=["GET"]),
-    Route("/v1/analytics/agents", agents_report, methods=["GET"]),
-    Route("/v1/analytics/cards", cards_report, methods=["GET"]),
-    Route("/v1/analytics/outbound", outbound_report, methods=["GET"]),
-    Route("/v1/audit", audit, methods=["GET"]),
-    Route("/v1/live", live, methods=["GET"]),
-    Route("/v1/quality", quality, methods=["GET"]),
+    Route("/v1/sessions", list_sessions, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/sessions/{session_id}", get_session, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/inbound", inbound_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/cards", cards_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/outbound", outbound_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/audit", audit, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/live", live, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/quality", quality, methods=["GET"], middleware=_FRESHNESS),
 ]

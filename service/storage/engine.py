@@ -133,7 +133,9 @@ class AsyncpgTransactor:
     """
 
     def __init__(self, url: str) -> None:
-        self._loop = asyncio.new_event_loop()
+        # uvloop when installed (it is with the server): its I/O runs in C, without the GIL, so the writer's
+        # round trips take less of it from the thread that parses requests.
+        self._loop = _new_event_loop()
         self._engine: AsyncEngine = create_async_engine(
             url,
             pool_size=1,
@@ -159,6 +161,14 @@ class AsyncpgTransactor:
             return
         self._loop.run_until_complete(self._engine.dispose())
         self._loop.close()
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with the server's dependencies
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def make_transactor(settings: Settings) -> Transactor:

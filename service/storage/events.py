@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy import Connection, func, select
@@ -30,6 +32,7 @@ class EventRow(TypedDict):
 EventKey = tuple[int, str]
 
 COLUMNS: tuple[str, ...] = tuple(EventRow.__annotations__)
+_row_values: Callable[[EventRow], tuple[Any, ...]] = operator.itemgetter(*COLUMNS)
 
 # This is the ingestion hot path, so it speaks to the driver directly: SQLAlchemy's per-row parameter
 # processing cost more than the database's own work here (docs/benchmarks.md, the profile of issue 3).
@@ -38,9 +41,14 @@ COLUMNS: tuple[str, ...] = tuple(EventRow.__annotations__)
 SQLITE_INSERT = """
 INSERT INTO events (site_id, event_id, page_id, page_url, seq, type, client_ts, sent_at, received_at,
                     event_at, skew_ms, ts_flag, raw)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES {values}
 ON CONFLICT (site_id, event_id) DO NOTHING
 """
+# Many rows per statement: the sqlite3 module lets go of the GIL for each statement it steps, and taking it
+# back can wait for the event loop's thread (up to the interpreter's switch interval), so a statement per
+# row (executemany) spent most of its time waiting. 13 x 500 parameters stay below SQLite's limit of 32,766.
+SQLITE_ROWS_PER_STATEMENT = 500
+_SQLITE_ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
 _SQLITE_NEW_SINCE = "SELECT site_id, event_id FROM events WHERE id > ?"
 _SQLITE_QUEUE_SINCE = "INSERT INTO projection_queue (id) SELECT id FROM events WHERE id > ?"
 
@@ -88,7 +96,10 @@ def _insert_sqlite(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
     cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         before = cursor.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        cursor.executemany(SQLITE_INSERT, [tuple(row[c] for c in COLUMNS) for row in rows])  # type: ignore[literal-required]
+        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+            chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+            values = [value for row in chunk for value in _row_values(row)]
+            cursor.execute(_sqlite_insert(len(chunk)), values)
         cursor.execute(_SQLITE_QUEUE_SINCE, (before,))
         if cursor.rowcount == len(rows):
             return {(row["site_id"], row["event_id"]) for row in rows}
@@ -97,8 +108,13 @@ def _insert_sqlite(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
         cursor.close()
 
 
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(row_count: int) -> str:
+    return SQLITE_INSERT.format(values=", ".join([_SQLITE_ROW] * row_count))
+
+
 def _insert_postgres(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
-    columns = tuple([row[c] for row in rows] for c in COLUMNS)  # type: ignore[literal-required]
+    columns = tuple(map(list, zip(*map(_row_values, rows), strict=True)))
     result = conn.exec_driver_sql(POSTGRES_INSERT[conn.dialect.driver], columns)
     return {(site_id, event_id) for site_id, event_id in result}
 

@@ -6,8 +6,9 @@ transaction commits, the next requests queue up and go together into the followi
 The pending work is bounded: past ``queue_limit`` events, ``submit`` refuses at once with ``Overloaded``.
 
 The same thread does the projection of stored events (storage/projector.py) as its *idle work*: whenever no
-request is waiting, and, while requests keep coming, once every ``idle_every_s`` at least, so that a busy
-server still projects and an idle one projects at once. Requests come first: a batch of idle work is
+request has come for a moment, and, while requests keep coming, for at least ``idle_share`` of the thread's
+time (measured: after a batch that took t seconds, the next one may wait t x (1 - share) / share), so that a
+busy server still projects and an idle one projects at once. Requests come first: a batch of idle work is
 bounded, and a request arriving during one waits for it at most.
 """
 
@@ -37,7 +38,7 @@ IdleWork = Callable[[Transactor], int]
 
 # The writer counts as idle once no request has come for this long: under load the next requests are
 # usually being parsed while a group commits, and should not find the writer busy with a projection batch.
-IDLE_GRACE_S = 0.005
+IDLE_GRACE_S = 0.05
 # When the writer has nothing to do, it looks for idle work this often (other workers may have queued some).
 IDLE_POLL_S = 1.0
 # After idle work fails because the database is unavailable, the writer leaves it alone this long.
@@ -94,31 +95,39 @@ def classify_failure(exc: BaseException) -> FailureKind:
 class EventWriter:
     def __init__(
         self,
-        transactor: Transactor,
+        transactors: Transactor | Sequence[Transactor],
         *,
         max_batch: int,
         queue_limit: int,
         idle_work: IdleWork | None = None,
-        idle_every_s: float = 0.5,
+        idle_share: float = 0.2,
     ) -> None:
-        self._transactor = transactor
+        # One thread per transactor, all serving the one queue: on PostgreSQL a second transaction can be
+        # under way while the first waits for its commit; SQLite takes one writer at a time, so one thread.
+        self._transactors = [transactors] if not isinstance(transactors, Sequence) else list(transactors)
         self._max_batch = max_batch
         self._queue_limit = queue_limit
         self._idle_work = idle_work
-        self._idle_every_s = idle_every_s
+        assert 0 < idle_share <= 1
+        self._idle_share = idle_share
         self._idle_pause_until = 0.0
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="calltrail-writer", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(t,), name=f"calltrail-writer-{n}", daemon=True)
+            for n, t in enumerate(self._transactors, start=1)
+        ]
+        self._local = threading.local()  # the transactor of the thread at hand
 
     @property
     def pending(self) -> int:
         return self._pending
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, rows: Sequence[EventRow]) -> Future[set[EventKey]]:
         """Queue rows for the next group commit; the future yields the keys that were newly stored."""
@@ -127,7 +136,7 @@ class EventWriter:
             if self._closed:
                 metrics.WRITER_FAILURES.labels("closed").inc()
                 raise WriterClosed("the server is shutting down")
-            if self._thread.ident is not None and not self._thread.is_alive():
+            if any(t.ident is not None and not t.is_alive() for t in self._threads):
                 raise StorageUnavailable("the writer has stopped")
             if self._pending + len(rows) > self._queue_limit and self._pending > 0:
                 metrics.WRITER_FAILURES.labels("overloaded").inc()
@@ -138,27 +147,31 @@ class EventWriter:
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop taking work, finish what was queued, wait for the thread, release the transactor."""
+        """Stop taking work, finish what was queued, wait for the threads, release the transactors."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
-        if self._thread.ident is None:
-            self._transactor.dispose()
-        else:
-            self._thread.join(timeout)
+            for _ in self._threads:
+                self._queue.put(_STOP)  # each thread stops at the first it takes
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread, transactor in zip(self._threads, self._transactors, strict=True):
+            if thread.ident is None:
+                transactor.dispose()
+            else:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    def _run(self) -> None:
+    def _run(self, transactor: Transactor) -> None:
+        self._local.transactor = transactor
         try:
             self._serve_queue()
         finally:
             # The transactor belongs to this thread (asyncpg's connections are bound to its event loop).
-            self._transactor.dispose()
+            transactor.dispose()
 
     def _serve_queue(self) -> None:
         idle_pending = self._idle_work is not None  # work may be left from before this process started
-        idle_at = time.monotonic()
+        idle_due = time.monotonic()  # when requests may no longer hold off idle work
         while True:
             if self._idle_work is None:
                 first = self._queue.get()
@@ -166,7 +179,7 @@ class EventWriter:
                 try:
                     first = self._queue.get(timeout=IDLE_GRACE_S if idle_pending else IDLE_POLL_S)
                 except queue.Empty:
-                    idle_pending, idle_at = self._run_idle_work(), time.monotonic()
+                    idle_pending, idle_due = self._run_idle_work()
                     continue
             if first is _STOP:
                 break
@@ -185,26 +198,30 @@ class EventWriter:
                 assert isinstance(item, _Job)
                 group.append(item)
                 size += len(item.rows)
-            if self._process(group, size):
+            if self._process(group, size) and self._idle_work is not None:
                 idle_pending = True
             if stopping:
                 break
-            if idle_pending and time.monotonic() - idle_at >= self._idle_every_s:
-                idle_pending, idle_at = self._run_idle_work(), time.monotonic()
+            if idle_pending and time.monotonic() >= idle_due:
+                idle_pending, idle_due = self._run_idle_work()
 
-    def _run_idle_work(self) -> bool:
-        """One piece of idle work; whether more may be waiting."""
+    def _run_idle_work(self) -> tuple[bool, float]:
+        """One piece of idle work: whether more may be waiting, and when requests may next hold it off no
+        longer (its share of the thread's time)."""
         assert self._idle_work is not None
-        if time.monotonic() < self._idle_pause_until:
-            return False
+        started = time.monotonic()
+        if started < self._idle_pause_until:
+            return False, self._idle_pause_until
         try:
-            return self._idle_work(self._transactor) > 0
+            more = self._idle_work(self._local.transactor) > 0
         except Exception as exc:
             # Nothing is lost: what the idle work did not finish stays queued in the database.
             kind = classify_failure(exc)
             log.error("projection paused for %.0f s (%s): %s", IDLE_BACKOFF_S, kind, _one_line(exc))
             self._idle_pause_until = time.monotonic() + IDLE_BACKOFF_S
-            return False
+            return False, self._idle_pause_until
+        finished = time.monotonic()
+        return more, finished + (finished - started) * (1 - self._idle_share) / self._idle_share
 
     def _process(self, group: list[_Job], size: int) -> bool:
         """Write a group and answer its requests; whether any event was newly stored."""
@@ -283,7 +300,8 @@ class EventWriter:
         # Two writers inserting overlapping keys in different orders can deadlock on PostgreSQL's unique
         # index; inserting in key order makes every writer take those locks in the same order.
         rows.sort(key=lambda r: (r["site_id"], r["event_id"]))
-        inserted = self._transactor.run(lambda conn: insert_new(conn, rows))
+        transactor: Transactor = self._local.transactor
+        inserted = transactor.run(lambda conn: insert_new(conn, rows))
         outcomes: list[set[EventKey]] = [set() for _ in group]
         for key in inserted:
             outcomes[claimed[key]].add(key)
