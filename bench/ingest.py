@@ -40,6 +40,13 @@ checked on it); the writer's commits/s, events per commit and ms per commit (fro
 after the measured run, when the server has those histograms). Then the ratio b/a (requests/s) and the
 goals: b/a >= 0.5, (c) >= 50,000 events/s on SQLite and >= 30,000 on PostgreSQL, server RSS < 150 MB.
 
+Events are projected (sessions, actions, rollups) after they are stored, by the same server, with a share of
+its time while it is loaded (docs/design.md, "Projection after the commit"). After case c the benchmark
+keeps the server running and waits for the projection queue to empty (``--catchup-limit``): it prints how
+many acknowledged events were projected during the load, how many were still queued when wrk stopped, and
+how fast the then idle server projected them. The events/s figure of case c is ingestion's (stored and
+acknowledged), not the projection's.
+
 The machine may be shared: before each case the benchmark waits for the rest of the machine to be nearly
 idle, measures a case during which it was not ("oth" > 0.2 cores) again (``--noisy-retries``), and keeps
 the quietest attempt, marked NOISY if it still was.
@@ -398,6 +405,47 @@ class Database:
         assert row is not None
         return int(row[0])
 
+    def queued(self) -> int | None:
+        """Events stored but not projected yet; None for code without a projection queue."""
+        query = "SELECT count(*) FROM projection_queue"
+        try:
+            if self.sqlite_path is not None:
+                with sqlite3.connect(self.sqlite_path, timeout=30) as conn:
+                    row = conn.execute(query).fetchone()
+            else:
+                with psycopg.connect(self.url) as conn:
+                    row = conn.execute(query).fetchone()
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+            return None
+        assert row is not None
+        return int(row[0])
+
+
+@dataclass(frozen=True)
+class Catchup:
+    """The projection after the measured run: what was still queued when wrk stopped, and how long the idle
+    server took to project it."""
+
+    queued: int
+    seconds: float
+    drained: bool
+
+    @property
+    def events_per_s(self) -> float:
+        return self.queued / self.seconds if self.seconds > 0 else 0.0
+
+
+def measure_catchup(database: Database, limit_s: float) -> Catchup | None:
+    started = time.monotonic()
+    queued = database.queued()
+    if queued is None:
+        return None
+    left = queued
+    while left and time.monotonic() - started < limit_s:
+        time.sleep(0.25)
+        left = database.queued() or 0
+    return Catchup(queued, time.monotonic() - started, left == 0)
+
 
 @contextmanager
 def fresh_database(backend: str, tmp: Path, label: str, admin_url: str, code_dir: Path) -> Iterator[Database]:
@@ -602,6 +650,7 @@ class Result:
     stored: int | None  # None for the no-op
     server_rc: int | None
     writer: WriterStats | None = None
+    catchup: Catchup | None = None
     warmup_errors: int = 0  # non-2xx answers and socket errors of the warm-up run
     log_tail: str = ""
     profiled: bool = False
@@ -684,6 +733,7 @@ def run_case(
             postgres_cpu = cpu_delta(cpu_before.postgres, cpu_after.postgres)
             other_cpu = cpu_after.machine - cpu_before.machine - server_cpu - postgres_cpu - measured.cpu_s
             writer = writer_delta(metrics_before, scrape_writer_metrics(base_url) if database else None)
+            catchup = measure_catchup(database, args.catchup_limit) if database and case == "c" else None
         stored = database.count_events() if database else None
     acked = (warm.acked_requests + measured.acked_requests) * per_request
     return Result(
@@ -701,6 +751,7 @@ def run_case(
         stored,
         server.returncode,
         writer=writer,
+        catchup=catchup,
         warmup_errors=warm.non_2xx + warm.socket_errors,
         log_tail=server.log_tail(),
         profiled=profiler is not None,
@@ -757,6 +808,14 @@ def summary(results: list[Result]) -> list[str]:
                 f"c   {r.backend:<10} {r.events_per_s:>8,.0f} events/s   goal >= {target:,}: "
                 f"{goal(r.events_per_s >= target)}"
             )
+            if r.catchup is not None:
+                projected = r.acked_events - r.catchup.queued
+                state = "drained" if r.catchup.drained else "NOT drained (--catchup-limit)"
+                lines.append(
+                    f"    projection: {projected:,} of {r.acked_events:,} acknowledged events projected while "
+                    f"loaded; {r.catchup.queued:,} queued at the end, {state} in {r.catchup.seconds:.1f} s "
+                    f"({r.catchup.events_per_s:,.0f} events/s idle)"
+                )
     served = [r for r in results if r.case != "a"]
     if served:
         worst = max(served, key=lambda r: r.hwm_sum_mb)
@@ -881,6 +940,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "no-op req/s vs 23.5k with 2; 2 threads against 2 workers 23.5k vs 20.2k with 1)",
     )
     parser.add_argument("--workers", type=int, default=1, help="server workers (default: 1)")
+    parser.add_argument(
+        "--catchup-limit",
+        type=float,
+        default=300.0,
+        help="after case c, seconds to wait for the projection to drain its queue (default: %(default)s)",
+    )
     parser.add_argument(
         "--pg-url",
         default="postgresql://root@127.0.0.1:5432/postgres",
