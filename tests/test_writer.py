@@ -146,6 +146,22 @@ def test_new_events_are_queued_for_the_projection_in_their_transaction(
     assert queued == stored
 
 
+def test_rows_come_back_exactly_as_written(transactor: Transactor, engine: Engine, site: Site) -> None:
+    tricky = row(site.id)
+    tricky["raw"] = '{"q":"\\"quoted\\" \\\\ back\\u0000slash","u":"号码 ☎ 😀","big":123456789012345678901234567890}'
+    tricky["page_url"] = "https://crm.example.com/客户?q=a&b=%20"
+    tricky["ts_flag"] = "too_old"
+    tricky["seq"] = 2**53 - 1
+    tricky["client_ts"] = -1
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
+    writer.start()
+    assert len(writer.submit([tricky, row(site.id)]).result(timeout=30)) == 2
+    writer.close()
+    with engine.connect() as conn:
+        stored = conn.execute(select(events).where(events.c.event_id == tricky["event_id"])).mappings().one()
+    assert {name: stored[name] for name in COLUMNS} == tricky
+
+
 def test_the_insert_statements_name_every_column_in_order() -> None:
     for statement in (SQLITE_INSERT.format(values="(?)"), *POSTGRES_INSERT.values()):
         listed = statement.split("INSERT INTO events (", 1)[1].split(")", 1)[0]
