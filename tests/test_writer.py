@@ -148,7 +148,9 @@ def test_new_events_are_queued_for_the_projection_in_their_transaction(
 
 def test_rows_come_back_exactly_as_written(transactor: Transactor, engine: Engine, site: Site) -> None:
     tricky = row(site.id)
-    tricky["raw"] = '{"q":"\\"quoted\\" \\\\ back\\u0000slash","u":"号码 ☎ 😀","big":123456789012345678901234567890}'
+    tricky["raw"] = (
+        '{"q":"\\"quoted\\" \\\\ back\\u0000slash","u":"号码 ☎ 😀","big":123456789012345678901234567890}'
+    )
     tricky["page_url"] = "https://crm.example.com/客户?q=a&b=%20"
     tricky["ts_flag"] = "too_old"
     tricky["seq"] = 2**53 - 1
@@ -344,3 +346,25 @@ class _Orig(Exception):
 )
 def test_failures_are_classified_by_sqlstate(error: BaseException, kind: str) -> None:
     assert classify_failure(error) == kind
+
+
+def test_idle_work_gets_its_share_under_continuous_load(transactor: Transactor, site: Site) -> None:
+    calls: list[float] = []
+
+    def idle_work(_transactor: Transactor) -> int:
+        calls.append(time.monotonic())
+        time.sleep(0.02)
+        return 1  # there is always more
+
+    writer = EventWriter(transactor, max_batch=100, queue_limit=100_000, idle_work=idle_work, idle_share=0.25)
+    writer.start()
+    calls.clear()  # the start counts as idle
+    requests = 0
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:  # never 50 ms without a request: the writer is never idle
+        writer.submit([row(site.id)]).result(timeout=30)
+        requests += 1
+    writer.close()
+    # At a quarter of the time, 20 ms of idle work comes back every 80 ms or so: about 12 times in the second.
+    # Starved, it would not run at all; unbounded, after every one of the requests.
+    assert 2 <= len(calls) <= 25 < requests

@@ -15,6 +15,7 @@ bounded, and a request arriving during one waits for it at most.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -111,6 +112,9 @@ class EventWriter:
         assert 0 < idle_share <= 1
         self._idle_share = idle_share
         self._idle_pause_until = 0.0
+        # Shared by the threads: while requests keep coming, one thread at a time does idle work, and the
+        # share is of the writer's time, not of each thread's.
+        self._idle_due = 0.0
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -171,7 +175,6 @@ class EventWriter:
 
     def _serve_queue(self) -> None:
         idle_pending = self._idle_work is not None  # work may be left from before this process started
-        idle_due = time.monotonic()  # when requests may no longer hold off idle work
         while True:
             if self._idle_work is None:
                 first = self._queue.get()
@@ -179,7 +182,7 @@ class EventWriter:
                 try:
                     first = self._queue.get(timeout=IDLE_GRACE_S if idle_pending else IDLE_POLL_S)
                 except queue.Empty:
-                    idle_pending, idle_due = self._run_idle_work()
+                    idle_pending = self._run_idle_work()
                     continue
             if first is _STOP:
                 break
@@ -202,16 +205,27 @@ class EventWriter:
                 idle_pending = True
             if stopping:
                 break
-            if idle_pending and time.monotonic() >= idle_due:
-                idle_pending, idle_due = self._run_idle_work()
+            if idle_pending and self._take_idle_turn():
+                idle_pending = self._run_idle_work()
 
-    def _run_idle_work(self) -> tuple[bool, float]:
-        """One piece of idle work: whether more may be waiting, and when requests may next hold it off no
-        longer (its share of the thread's time)."""
+    def _take_idle_turn(self) -> bool:
+        """Whether requests may no longer hold off idle work; the thread that asks first takes the turn."""
+        with self._lock:
+            if time.monotonic() < self._idle_due:
+                return False
+            self._idle_due = math.inf  # until this turn ends
+            return True
+
+    def _run_idle_work(self) -> bool:
+        """One piece of idle work; whether more may be waiting. Sets when requests may next hold it off no
+        longer: after work that took t seconds, t x (1 - share) / share later."""
         assert self._idle_work is not None
         started = time.monotonic()
         if started < self._idle_pause_until:
-            return False, self._idle_pause_until
+            with self._lock:
+                self._idle_due = self._idle_pause_until
+            return False
+        more = False
         try:
             more = self._idle_work(self._local.transactor) > 0
         except Exception as exc:
@@ -219,9 +233,11 @@ class EventWriter:
             kind = classify_failure(exc)
             log.error("projection paused for %.0f s (%s): %s", IDLE_BACKOFF_S, kind, _one_line(exc))
             self._idle_pause_until = time.monotonic() + IDLE_BACKOFF_S
-            return False, self._idle_pause_until
         finished = time.monotonic()
-        return more, finished + (finished - started) * (1 - self._idle_share) / self._idle_share
+        with self._lock:
+            due = finished + (finished - started) * (1 - self._idle_share) / self._idle_share
+            self._idle_due = max(due, self._idle_pause_until)
+        return more
 
     def _process(self, group: list[_Job], size: int) -> bool:
         """Write a group and answer its requests; whether any event was newly stored."""
