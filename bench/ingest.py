@@ -58,6 +58,7 @@ time. The profiled rows are marked: sampling slows the server a little.
 How to run (from the repository root; needs ``wrk`` and, for PostgreSQL, a server at --pg-url)
 ---------------------------------------------------------------------------------------------
     .venv/bin/python bench/ingest.py                              # both backends, 1 worker, 10 s per case
+    .venv/bin/python bench/ingest.py --repeat 3                   # each case 3 times; the median is shown
     .venv/bin/python bench/ingest.py --workers 2 --backend sqlite
     .venv/bin/python bench/ingest.py --backend sqlite --cases b --profile b
 """
@@ -761,6 +762,18 @@ def run_case(
 
 # ------------------------------------------------------------------------------------------------ output
 
+
+def figure_of(r: Result) -> float:
+    """What a case is judged by: events/s for (c), requests/s otherwise."""
+    return r.events_per_s if r.case == "c" else r.requests_per_s
+
+
+def median_run(runs: list[Result]) -> Result:
+    """The run whose figure is the median (the lower middle one of an even number)."""
+    ordered = sorted(runs, key=figure_of)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 HEADER = (
     f"{'case':<4} {'backend':<10} {'ev/req':>6} {'req/s':>7} {'events/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
     f"{'errs':>5} {'srv':>4} {'pg':>4} {'wrk':>4} {'oth':>4} {'rss MB':>6} {'hwm MB':>6} "
@@ -941,6 +954,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=1, help="server workers (default: 1)")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per case; the table shows the median run (default: 1)"
+    )
+    parser.add_argument(
         "--catchup-limit",
         type=float,
         default=300.0,
@@ -989,6 +1005,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = [("a", "-")] if "a" in args.cases else []
     plan += [(case, backend) for backend in backends for case in "bc" if case in args.cases]
     results: list[Result] = []
+    every_run: list[list[Result]] = []
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="calltrail_bench_") as tmp:
         args.code_dir = ROOT
@@ -998,22 +1015,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in header(args, backends):
             emit(line)
         for case, backend in plan:
-            attempts: list[Result] = []
-            try:
-                while not attempts or (attempts[-1].noisy and len(attempts) <= args.noisy_retries):
-                    progress(f"case {case} {backend}" + (" (again: NOISY)" if attempts else ""))
-                    wait_for_quiet(QUIET_CORES, QUIET_WAIT_S)
-                    attempts.append(run_case(args, case, backend, Path(tmp), run_id, len(attempts)))
-            except (RuntimeError, OSError, psycopg.Error) as exc:
-                errors.append(f"FAILED: case {case} {backend} did not run: {exc}"[:2000])
-            if attempts:
-                results.append(min(attempts, key=lambda r: r.other_cpu_s))
+            kept: list[Result] = []
+            for round_number in range(args.repeat):
+                attempts: list[Result] = []
+                try:
+                    while not attempts or (attempts[-1].noisy and len(attempts) <= args.noisy_retries):
+                        again = " (again: NOISY)" if attempts else ""
+                        progress(f"case {case} {backend}, run {round_number + 1} of {args.repeat}{again}")
+                        wait_for_quiet(QUIET_CORES, QUIET_WAIT_S)
+                        label_attempt = round_number * (args.noisy_retries + 1) + len(attempts)
+                        attempts.append(run_case(args, case, backend, Path(tmp), run_id, label_attempt))
+                except (RuntimeError, OSError, psycopg.Error) as exc:
+                    errors.append(f"FAILED: case {case} {backend} did not run: {exc}"[:2000])
+                if attempts:
+                    kept.append(min(attempts, key=lambda r: r.other_cpu_s))
+            if kept:
+                results.append(median_run(kept))
+                every_run.append(kept)
     emit()
     emit(HEADER)
     emit("-" * len(HEADER))
     for r in results:
         emit(format_row(r))
     emit()
+    if args.repeat > 1:
+        for runs in every_run:
+            figures = ", ".join(f"{figure_of(r):,.0f}" for r in runs)
+            unit = "events/s" if runs[0].case == "c" else "req/s"
+            emit(
+                f"{runs[0].case} {runs[0].backend:<10} {len(runs)} runs, {unit}: {figures}; the table shows the median"
+            )
+        emit()
+    lost = [r for runs in every_run for r in runs if r.failed and r not in results]
+    for r in lost:
+        errors.append(f"FAILED: a non-median run of case {r.case} {r.backend}: {r.check()}")
     for line in [*summary(results), *errors]:
         emit(line)
     for r in results:
