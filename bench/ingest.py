@@ -428,12 +428,16 @@ class Catchup:
     server took to project it."""
 
     queued: int
+    left: int
     seconds: float
-    drained: bool
+
+    @property
+    def drained(self) -> bool:
+        return self.left == 0
 
     @property
     def events_per_s(self) -> float:
-        return self.queued / self.seconds if self.seconds > 0 else 0.0
+        return (self.queued - self.left) / self.seconds if self.seconds > 0 else 0.0
 
 
 def measure_catchup(database: Database, limit_s: float) -> Catchup | None:
@@ -445,7 +449,7 @@ def measure_catchup(database: Database, limit_s: float) -> Catchup | None:
     while left and time.monotonic() - started < limit_s:
         time.sleep(0.25)
         left = database.queued() or 0
-    return Catchup(queued, time.monotonic() - started, left == 0)
+    return Catchup(queued, left, time.monotonic() - started)
 
 
 @contextmanager
@@ -823,7 +827,7 @@ def summary(results: list[Result]) -> list[str]:
             )
             if r.catchup is not None:
                 projected = r.acked_events - r.catchup.queued
-                state = "drained" if r.catchup.drained else "NOT drained (--catchup-limit)"
+                state = "drained" if r.catchup.drained else f"{r.catchup.left:,} left (--catchup-limit)"
                 lines.append(
                     f"    projection: {projected:,} of {r.acked_events:,} acknowledged events projected while "
                     f"loaded; {r.catchup.queued:,} queued at the end, {state} in {r.catchup.seconds:.1f} s "

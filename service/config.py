@@ -239,7 +239,7 @@ class Settings:
     writer_queue_limit: int = 50_000
     writer_threads: int = 2
     projection_batch: int = 1000
-    projection_share: float = 0.2
+    projection_share: float = 0.1
     read_wait_ms: int = 2000
     sqlite_max_size_mb: int = 0
     rate_limit_per_ip: str = "100/second"

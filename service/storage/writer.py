@@ -6,7 +6,7 @@ transaction commits, the next requests queue up and go together into the followi
 The pending work is bounded: past ``queue_limit`` events, ``submit`` refuses at once with ``Overloaded``.
 
 The same thread does the projection of stored events (storage/projector.py) as its *idle work*: whenever no
-request has come for a moment, and, while requests keep coming, for at least ``idle_share`` of the thread's
+request has come for a moment, and, while requests keep coming, for at least ``idle_share`` of the writer's
 time (measured: after a batch that took t seconds, the next one may wait t x (1 - share) / share), so that a
 busy server still projects and an idle one projects at once. Requests come first: a batch of idle work is
 bounded, and a request arriving during one waits for it at most.
@@ -101,7 +101,7 @@ class EventWriter:
         max_batch: int,
         queue_limit: int,
         idle_work: IdleWork | None = None,
-        idle_share: float = 0.2,
+        idle_share: float = 0.1,
     ) -> None:
         # One thread per transactor, all serving the one queue: on PostgreSQL a second transaction can be
         # under way while the first waits for its commit; SQLite takes one writer at a time, so one thread.
