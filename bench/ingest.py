@@ -826,10 +826,11 @@ def summary(results: list[Result]) -> list[str]:
                 f"{goal(r.events_per_s >= target)}"
             )
             if r.catchup is not None:
-                projected = r.acked_events - r.catchup.queued
+                stored = r.stored if r.stored is not None else r.acked_events
+                projected = stored - r.catchup.queued
                 state = "drained" if r.catchup.drained else f"{r.catchup.left:,} left (--catchup-limit)"
                 lines.append(
-                    f"    projection: {projected:,} of {r.acked_events:,} acknowledged events projected while "
+                    f"    projection: {projected:,} of {stored:,} stored events projected while "
                     f"loaded; {r.catchup.queued:,} queued at the end, {state} in {r.catchup.seconds:.1f} s "
                     f"({r.catchup.events_per_s:,.0f} events/s idle)"
                 )
