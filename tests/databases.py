@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -69,3 +72,21 @@ def sqlite_create_database(template: Path | None, directory: Path) -> str:
     if template is not None:
         shutil.copyfile(template, path)
     return f"sqlite:///{path}"
+
+
+@contextmanager
+def table_locked(database_url: str, engine: Engine, table: str) -> Iterator[None]:
+    """Another connection holds ``table`` against writers while readers go on: on PostgreSQL an EXCLUSIVE
+    lock on that table; on SQLite, which locks whole databases, its write lock."""
+    if engine.dialect.name == "sqlite":
+        holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.rollback()
+            holder.close()
+    else:
+        with engine.begin() as conn:
+            conn.execute(text(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE'))
+            yield

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 
 from service.config import Settings
 from service.storage.engine import SyncTransactor, make_engine, make_transactor
@@ -20,6 +16,7 @@ from service.storage.projector import drain, wait_until_projected
 from service.storage.registry import Site, create_key
 from service.storage.schema import events, projection_queue, sessions
 from service.storage.writer import EventWriter
+from tests import databases
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN, running_app
 from tests.projection_helpers import (
@@ -123,23 +120,6 @@ async def test_every_query_sees_what_was_acknowledged_before_it(
             assert len(listed.json()["sessions"]) == n
 
 
-@contextmanager
-def projection_blocked(settings: Settings, engine: Engine) -> Iterator[None]:
-    """Another connection holds what the projection must write; readers can still read."""
-    if engine.dialect.name == "sqlite":
-        holder = sqlite3.connect(make_url(settings.database_url).database or "", isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            holder.rollback()
-            holder.close()
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("LOCK TABLE sessions IN EXCLUSIVE MODE")
-            yield
-
-
 @pytest.mark.anyio
 async def test_a_query_that_cannot_wait_says_what_it_misses(
     settings: Settings, engine: Engine, site: Site
@@ -148,7 +128,8 @@ async def test_a_query_that_cannot_wait_says_what_it_misses(
     rows = call(site.id, "page-1", "1", T0)
     store_only(settings, rows)
     impatient = settings.replace(read_wait_ms=0)
-    with projection_blocked(settings, engine):
+    # Readers go on; the projection cannot write sessions (nor anything, on SQLite).
+    with databases.table_locked(settings.database_url, engine, "sessions"):
         async with running_app(impatient) as api:
             answer = await api.get(
                 "/v1/sessions",

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.config import Settings
@@ -244,29 +240,12 @@ def test_a_cancelled_request_does_not_stop_the_writer(
         assert count_events(conn) == 3
 
 
-@contextmanager
-def events_locked(settings: Settings, engine: Engine) -> Iterator[None]:
-    """Another connection holds the events table, so the writer's transaction waits inside its write."""
-    if engine.dialect.name == "sqlite":
-        holder = sqlite3.connect(make_url(settings.database_url).database or "", isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            holder.rollback()
-            holder.close()
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
-            yield
-
-
 def test_a_running_request_cannot_be_cancelled(
     settings: Settings, transactor: Transactor, engine: Engine, site: Site
 ) -> None:
     writer = EventWriter(transactor, max_batch=100, queue_limit=1000)
     writer.start()
-    with events_locked(settings, engine):
+    with databases.table_locked(settings.database_url, engine, "events"):
         future = writer.submit([row(site.id)])
         deadline = time.monotonic() + 10
         while not future.running() and time.monotonic() < deadline:
