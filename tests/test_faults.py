@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from service.storage.engine import normalize_url
-from service.storage.schema import events, projection_queue
+from service.storage.projector import wait_until_projected
+from service.storage.schema import events
 from tests.conftest import IN_CI, ORIGIN
 from tests.private_postgres import PrivateCluster
 from tests.projection_helpers import derived
@@ -46,14 +47,8 @@ def assert_exactly_once(db_url: str, load: LoadClient, *, complete: bool) -> Non
 def wait_for_empty_queue(db_url: str, timeout_s: float) -> None:
     engine = create_engine(normalize_url(db_url))
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with engine.connect() as conn:
-                left = conn.execute(select(func.count()).select_from(projection_queue)).scalar_one()
-            if left == 0:
-                return
-            assert time.monotonic() < deadline, f"{left} events still unprojected after {timeout_s} s"
-            time.sleep(0.2)
+        left = wait_until_projected(engine, timeout_s)
+        assert left == 0, f"{left} events still unprojected after {timeout_s} s"
     finally:
         engine.dispose()
 

@@ -1,6 +1,6 @@
 """Rollups: partial sums of sessions and actions per span of time, kept right by generation marks.
 
-The projection calls ``mark`` in the writer's transaction with every session and action it wrote or deleted:
+The projection calls ``mark`` in its own transaction with every session and action it wrote or deleted:
 each touched span's mark gets ``gen + 1``. A report first calls ``refresh`` on its range: a span whose ``gen``
 is past ``built_gen`` is rebuilt from the sessions and actions, in a transaction that first claims the mark
 (``built_gen = gen``). The claim takes the mark's row lock, so on PostgreSQL a writer touching the span
