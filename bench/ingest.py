@@ -573,6 +573,7 @@ def writer_delta(before: dict[str, float] | None, after: dict[str, float] | None
 class Profiler:
     out_dir: Path
     label: str
+    gil: bool = False
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -593,6 +594,9 @@ class Profiler:
             raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
         common = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--nolineno", "--nonblocking"]
         common += ["--duration", str(max(1, int(seconds)))]
+        if self.gil:
+            # Only samples of the thread holding the GIL: where the interpreter's one lock goes.
+            common += ["--gil", "--rate", "250"]
         for fmt, path in (("flamegraph", self.svg), ("raw", self.raw)):
             argv = [*common, "--format", fmt, "--output", str(path)]
             if fmt == "raw":
@@ -626,7 +630,7 @@ class Profiler:
             return ", ".join(f"{name} {k / total:.0%}" for name, k in counter.most_common(n))
 
         head = [
-            f"{total} samples (on CPU; idle excluded); by thread: {shares(threads, 4)}",
+            f"{total} samples ({'holding the GIL' if self.gil else 'on CPU; idle excluded'}); by thread: {shares(threads, 4)}",
             f"own time by package: {shares(packages, 8)}",
         ]
         self.top.write_text(
@@ -722,7 +726,7 @@ def run_case(
             site_key = out.strip().splitlines()[-1]
             server = calltrail_server(port, args.workers, database.url, tmp / f"{label}.log", args.code_dir)
         url = f"http://{HOST}:{port}/v1/events"
-        profiler = Profiler(args.profile_dir, label) if args.profile == case else None
+        profiler = Profiler(args.profile_dir, label, args.profile_gil) if args.profile == case else None
         with server.running() as process, RssSampler(process.pid) as sampler:
             script = [site_key, ORIGIN, str(run_id), "0", str(per_request), str(args.page_events)]
             warm = run_wrk(wrk_argv(args, url, args.warmup, script))
@@ -986,6 +990,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", choices=["b", "c"], help="py-spy the server during this case")
     parser.add_argument("--profile-dir", type=Path, help="where py-spy output goes (default: a new temp dir)")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL, at 250 Hz (where the one lock goes)",
+    )
     args = parser.parse_args(argv)
     if not set(args.cases) <= {"a", "b", "c"} or not args.cases:
         parser.error("--cases takes letters among a, b, c")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select
@@ -13,7 +15,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.config import Settings
 from service.storage.engine import Transactor, make_transactor
-from service.storage.events import COLUMNS, POSTGRES_INSERT, SQLITE_INSERT, EventRow, count_events
+from service.storage.events import (
+    COLUMNS,
+    POSTGRES_INSERT,
+    SQLITE_INSERT,
+    EventKey,
+    EventRow,
+    count_events,
+)
 from service.storage.registry import Site
 from service.storage.schema import events, projection_queue
 from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed, classify_failure
@@ -67,6 +76,66 @@ def test_concurrent_requests_share_transactions(transactor: Transactor, engine: 
     assert commits[0] == 1
     with engine.connect() as conn:
         assert count_events(conn) == 200
+
+
+def test_coroutines_are_answered_with_one_wake_up_of_their_loop_per_group(
+    transactor: Transactor, engine: Engine, site: Site
+) -> None:
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=100_000)
+
+    async def scenario() -> tuple[list[set[EventKey]], int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = 0
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wake_ups
+            wake_ups += 1
+            return call_soon_threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        writes = [asyncio.ensure_future(writer.write([row(site.id) for _ in range(5)])) for _ in range(40)]
+        await asyncio.sleep(0)  # every write is queued before the thread starts: one group
+        writer.start()
+        return await asyncio.gather(*writes), wake_ups
+
+    results, wake_ups = asyncio.run(scenario())
+    writer.close()
+    assert [len(r) for r in results] == [5] * 40
+    assert wake_ups == 1
+    with engine.connect() as conn:
+        assert count_events(conn) == 200
+
+
+def test_a_cancelled_coroutine_may_still_store_its_rows_once(
+    transactor: Transactor, engine: Engine, site: Site
+) -> None:
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=100_000)
+    first = row(site.id)
+
+    async def scenario() -> tuple[set[EventKey], set[EventKey]]:
+        abandoned = asyncio.ensure_future(writer.write([first]))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        writer.start()
+        later = await writer.write([row(site.id)])
+        retried = await writer.write([first])  # the client saw no answer and sends the event again
+        return later, retried
+
+    later, retried = asyncio.run(scenario())
+    writer.close()
+    assert len(later) == 1
+    assert retried == set()  # stored by the cancelled request: the retry is a duplicate
+    with engine.connect() as conn:
+        assert count_events(conn) == 2
+
+
+def test_a_coroutine_hears_why_its_rows_were_refused(transactor: Transactor, site: Site) -> None:
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=100_000)
+    writer.start()
+    writer.close()
+    with pytest.raises(WriterClosed):
+        asyncio.run(writer.write([row(site.id)]))
 
 
 def test_max_batch_splits_groups(transactor: Transactor, engine: Engine, site: Site) -> None:
@@ -210,6 +279,8 @@ def test_unreachable_database_is_storage_unavailable(tmp_path: Path) -> None:
     writer.start()
     with pytest.raises(StorageUnavailable):
         writer.submit([row(1)]).result(timeout=30)
+    with pytest.raises(StorageUnavailable):
+        asyncio.run(asyncio.wait_for(writer.write([row(1)]), 30))
     writer.close()
 
 

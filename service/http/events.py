@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from typing import Any
@@ -69,7 +68,7 @@ async def post_events(request: Request) -> Response:
     stored: set[EventKey] = set()
     if rows:
         try:
-            stored = await asyncio.wrap_future(state.writer.submit(rows))
+            stored = await state.writer.write(rows)
         except Overloaded as exc:
             raise _unavailable(str(exc), OVERLOADED_RETRY_AFTER_S) from None
         except WriterClosed:
