@@ -104,7 +104,7 @@ async def test_unavailable_database_is_503_without_its_details(
     def refuse(_self: EventWriter, _rows: object) -> None:
         raise StorageUnavailable("INSERT INTO events ... [parameters: ('#?mobile=18888888888',)]")
 
-    monkeypatch.setattr(EventWriter, "submit", refuse)
+    monkeypatch.setattr(EventWriter, "_enqueue", refuse)
     response = await api.post(
         "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
     )
@@ -123,7 +123,7 @@ async def test_shutting_down_is_503(
     def closed(_self: EventWriter, _rows: object) -> None:
         raise WriterClosed("the server is shutting down")
 
-    monkeypatch.setattr(EventWriter, "submit", closed)
+    monkeypatch.setattr(EventWriter, "_enqueue", closed)
     response = await api.post(
         "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
     )
