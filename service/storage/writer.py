@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from service import metrics
 from service.storage.engine import Transactor
-from service.storage.events import EventKey, EventRow, insert_new
+from service.storage.events import EventKey, EventRow, store_new
 
 log = logging.getLogger("calltrail.writer")
 
@@ -339,7 +339,7 @@ class EventWriter:
         # index; inserting in key order makes every writer take those locks in the same order.
         rows.sort(key=lambda r: (r["site_id"], r["event_id"]))
         transactor: Transactor = self._local.transactor
-        inserted = transactor.run(lambda conn: insert_new(conn, rows))
+        inserted = store_new(transactor, rows)
         outcomes: list[set[EventKey]] = [set() for _ in group]
         for key in inserted:
             outcomes[claimed[key]].add(key)
