@@ -54,11 +54,25 @@ def transactor(settings: Settings) -> Transactor:
 
 
 def count_commits(transactor: Transactor) -> list[int]:
+    """Commits as the database sees them: on SQLite the writer commits on the driver's connection, out of
+    SQLAlchemy's sight, so there the COMMIT statements themselves are counted."""
     commits = [0]
+    engine = transactor.sync_engine
+    if engine.dialect.name == "sqlite":
 
-    @event.listens_for(transactor.sync_engine, "commit")
-    def _on_commit(_conn: Connection) -> None:
-        commits[0] += 1
+        def _on_statement(statement: str) -> None:
+            if statement.strip().upper() == "COMMIT":
+                commits[0] += 1
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.set_trace_callback(_on_statement)
+
+    else:
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(_conn: Connection) -> None:
+            commits[0] += 1
 
     return commits
 
@@ -209,6 +223,29 @@ def test_new_events_are_queued_for_the_projection_in_their_transaction(
         queued = sorted(conn.execute(select(projection_queue.c.id)).scalars())
     assert len(stored) == 4
     assert queued == stored
+
+
+def test_repeats_among_many_statements_leave_exactly_the_new_events_stored_and_queued(
+    transactor: Transactor, engine: Engine, site: Site
+) -> None:
+    # More rows than one SQLite statement takes, with stored events at both ends and in between: the new
+    # ones are found from the ids the inserts allotted, which must cover exactly what they added.
+    stored_before = [row(site.id) for _ in range(400)]
+    writer = EventWriter(transactor, max_batch=10_000, queue_limit=10_000)
+    writer.start()
+    assert len(writer.submit(stored_before).result(timeout=30)) == 400
+    new = [row(site.id) for _ in range(1_000)]
+    mixed = [stored_before[0], *new[:600], *stored_before[1:399], *new[600:], stored_before[399]]
+    newly_stored = writer.submit(mixed).result(timeout=30)
+    again = writer.submit(stored_before[:1]).result(timeout=30)
+    writer.close()
+    assert newly_stored == {(site.id, r["event_id"]) for r in new}
+    assert again == set()
+    with engine.connect() as conn:
+        assert count_events(conn) == 1_400
+        assert sorted(conn.execute(select(projection_queue.c.id)).scalars()) == sorted(
+            conn.execute(select(events.c.id)).scalars()
+        )
 
 
 def test_rows_come_back_exactly_as_written(transactor: Transactor, engine: Engine, site: Site) -> None:
