@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 import uuid
@@ -54,19 +55,27 @@ def transactor(settings: Settings) -> Transactor:
 
 
 def count_commits(transactor: Transactor) -> list[int]:
-    """Commits as the database sees them: on SQLite the writer commits on the driver's connection, out of
-    SQLAlchemy's sight, so there the COMMIT statements themselves are counted."""
+    """Commits as the database sees them: on SQLite the writer writes on the driver's connection, out of
+    SQLAlchemy's sight, so there the connection itself counts each COMMIT, and each insert run outside a
+    transaction (a statement that is a transaction of its own)."""
     commits = [0]
     engine = transactor.sync_engine
     if engine.dialect.name == "sqlite":
 
-        def _on_statement(statement: str) -> None:
-            if statement.strip().upper() == "COMMIT":
-                commits[0] += 1
+        class CountingConnection(sqlite3.Connection):
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                words = sql.split(None, 3)[:3]
+                if words == ["COMMIT"] or (words == ["INSERT", "INTO", "events"] and not self.in_transaction):
+                    commits[0] += 1
+                return super().execute(sql, *args)
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.set_trace_callback(_on_statement)
+            def commit(self) -> None:
+                commits[0] += self.in_transaction
+                super().commit()
+
+        @event.listens_for(engine, "do_connect")
+        def _on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+            params["factory"] = CountingConnection
 
     else:
 

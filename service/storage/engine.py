@@ -124,13 +124,19 @@ class SyncTransactor:
         with self._engine.begin() as conn:
             return work(conn)
 
-    def run_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def run_sqlite(self, work: Callable[[sqlite3.Connection], T], *, single_statement: bool = False) -> T:
         """Run work in one write transaction on a SQLite connection this transactor keeps, without
-        SQLAlchemy's per-transaction work (pool checkout and reset, events): for the writer's hot path."""
+        SQLAlchemy's per-transaction work (pool checkout and reset, events): for the writer's hot path.
+
+        ``single_statement``: the work writes with one statement (and may read after it), which SQLite runs
+        as a transaction of its own, taking the write lock before it reads; no BEGIN and COMMIT around it.
+        """
         if self._held is None:
             self._held = self._engine.raw_connection()
         driver = self._held.driver_connection
         assert isinstance(driver, sqlite3.Connection)
+        if single_statement:
+            return work(driver)
         driver.execute("BEGIN IMMEDIATE")
         try:
             result = work(driver)

@@ -49,11 +49,10 @@ ON CONFLICT (site_id, event_id) DO NOTHING
 """
 # Many rows per statement: the sqlite3 module lets go of the GIL for each statement it steps, and taking it
 # back can wait for the event loop's thread (up to the interpreter's switch interval), so a statement per
-# row (executemany) spent most of its time waiting. 13 x 500 parameters stay below SQLite's limit of 32,766.
-SQLITE_ROWS_PER_STATEMENT = 500
+# row (executemany) spent most of its time waiting. 13 x 2,500 parameters stay below SQLite's limit of 32,766.
+SQLITE_ROWS_PER_STATEMENT = 2_500
 _SQLITE_ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-_SQLITE_NEW_SINCE = "SELECT site_id, event_id FROM events WHERE id > ?"
-_SQLITE_QUEUE_SINCE = "INSERT INTO projection_queue (id) SELECT id FROM events WHERE id > ?"
+_SQLITE_NEW_BETWEEN = "SELECT site_id, event_id FROM events WHERE id BETWEEN ? AND ?"
 
 # One statement whatever the number of rows: the rows travel as one JSON document (orjson writes it in C;
 # column arrays made asyncpg check every element against collections.abc, 5 % of the server's samples), the
@@ -92,7 +91,9 @@ def store_new(transactor: Transactor, rows: Sequence[EventRow]) -> set[EventKey]
     if not rows:
         return set()
     if isinstance(transactor, SyncTransactor) and transactor.sync_engine.dialect.name == "sqlite":
-        return transactor.run_sqlite(lambda driver: _insert_sqlite(driver, rows))
+        # Rows that fit one statement need no BEGIN and COMMIT of their own: the statement is a transaction.
+        single = len(rows) <= SQLITE_ROWS_PER_STATEMENT
+        return transactor.run_sqlite(lambda driver: _insert_sqlite(driver, rows), single_statement=single)
     return transactor.run(lambda conn: insert_new(conn, rows))
 
 
@@ -113,26 +114,36 @@ def insert_new(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
 
 
 def _insert_sqlite(driver: sqlite3.Connection, rows: Sequence[EventRow]) -> set[EventKey]:
-    # The caller holds SQLite's write lock (BEGIN IMMEDIATE) and a new row's id is the largest id plus one,
-    # so the rows one statement adds have consecutive ids ending at its last insert rowid.
+    # A trigger (migration 0005) queues each new row for the projection. The caller holds SQLite's write lock
+    # (a transaction, or a single statement, which takes it before it reads), and a new row's id is the
+    # largest id plus one, so the rows added here have consecutive ids ending at the last insert rowid.
     added = 0
     first = last = 0
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
-        cursor = driver.execute(_sqlite_insert(len(chunk)), [v for row in chunk for v in _row_values(row)])
+        values = [v for row in chunk for v in _row_values(row)]
+        # Statements come in a few sizes, padded with repeats of the last row (which insert nothing): each
+        # size is compiled once and kept by sqlite3's statement cache, at about 2 KB per row of statement;
+        # a statement per group size had the server grow past 180 MB.
+        size = _statement_rows(len(chunk))
+        values += _row_values(chunk[-1]) * (size - len(chunk))
+        cursor = driver.execute(_sqlite_insert(size), values)
         if cursor.rowcount > 0:
             last = cursor.lastrowid or 0
             first = first or last - cursor.rowcount + 1
             added += cursor.rowcount
-    if added == 0:
-        return set()
-    driver.execute(_SQLITE_QUEUE_SINCE, (first - 1,))
     if added == len(rows):
         return {(row["site_id"], row["event_id"]) for row in rows}
-    return set(driver.execute(_SQLITE_NEW_SINCE, (first - 1,)).fetchall())
+    if added == 0:
+        return set()
+    return set(driver.execute(_SQLITE_NEW_BETWEEN, (first, last)).fetchall())
 
 
-@functools.lru_cache(maxsize=64)
+def _statement_rows(row_count: int) -> int:
+    return min(SQLITE_ROWS_PER_STATEMENT, 1 << (row_count - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=16)
 def _sqlite_insert(row_count: int) -> str:
     return SQLITE_INSERT.format(values=", ".join([_SQLITE_ROW] * row_count))
 
