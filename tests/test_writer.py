@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.config import Settings
-from service.storage.engine import Transactor, make_transactor
+from service.storage.engine import AsyncpgTransactor, Transactor, make_transactor
 from service.storage.events import (
     COLUMNS,
     POSTGRES_INSERT,
@@ -55,8 +55,8 @@ def transactor(settings: Settings) -> Transactor:
 
 
 def count_commits(transactor: Transactor) -> list[int]:
-    """Commits as the database sees them: on SQLite the writer writes on the driver's connection, out of
-    SQLAlchemy's sight, so there the connection itself counts each COMMIT, and each insert run outside a
+    """Transactions as the database runs them: the writer's hot path works on the driver's connection, out of
+    SQLAlchemy's sight. On SQLite the connection itself counts each COMMIT, and each insert run outside a
     transaction (a statement that is a transaction of its own)."""
     commits = [0]
     engine = transactor.sync_engine
@@ -78,6 +78,16 @@ def count_commits(transactor: Transactor) -> list[int]:
             params["factory"] = CountingConnection
 
     else:
+        # The hot path runs one statement per transaction on asyncpg's own connection; the rest goes
+        # through SQLAlchemy, whose commits are events.
+        assert isinstance(transactor, AsyncpgTransactor)
+        fetch_single = transactor.fetch_single
+
+        def counted(statement: str, *args: Any) -> Any:
+            commits[0] += 1
+            return fetch_single(statement, *args)
+
+        transactor.fetch_single = counted  # type: ignore[method-assign]
 
         @event.listens_for(engine, "commit")
         def _on_commit(_conn: Connection) -> None:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -165,6 +166,8 @@ class AsyncpgTransactor:
         # uvloop when installed (it is with the server): its I/O runs in C, without the GIL, so the writer's
         # round trips take less of it from the thread that parses requests.
         self._loop = _new_event_loop()
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._held: asyncpg.Connection | None = None  # for fetch_single, connected on first use
         self._engine: AsyncEngine = create_async_engine(
             url,
             pool_size=1,
@@ -185,9 +188,30 @@ class AsyncpgTransactor:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
+    def fetch_single(self, statement: str, *args: Any) -> asyncpg.Record | None:
+        """Run one statement as a transaction of its own and return its first row: one round trip, on a
+        connection this transactor keeps, without SQLAlchemy (the writer's hot path). Errors are asyncpg's."""
+        return self._loop.run_until_complete(self._fetch_single(statement, args))
+
+    async def _fetch_single(self, statement: str, args: tuple[Any, ...]) -> asyncpg.Record | None:
+        if self._held is None or self._held.is_closed():
+            self._held = await asyncpg.connect(
+                self._dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=STATEMENT_TIMEOUT_S
+            )
+        try:
+            return await self._held.fetchrow(statement, *args)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            # The connection may be broken (a restarted server): the next call connects afresh.
+            held, self._held = self._held, None
+            held.terminate()
+            raise
+
     def dispose(self) -> None:
         if self._loop.is_closed():
             return
+        if self._held is not None:
+            self._loop.run_until_complete(self._held.close(timeout=CONNECT_TIMEOUT_S))
+            self._held = None
         self._loop.run_until_complete(self._engine.dispose())
         self._loop.close()
 

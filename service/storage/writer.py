@@ -28,6 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from service import metrics
@@ -87,15 +88,25 @@ FailureKind = Literal["retry", "unavailable", "error"]
 
 
 def classify_failure(exc: BaseException) -> FailureKind:
-    sqlstate = (getattr(exc.orig, "sqlstate", None) or "") if isinstance(exc, DBAPIError) else ""
+    # SQLAlchemy wraps the driver's error; the writer's hot paths raise the driver's own (sqlite3, asyncpg).
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(driver_error, "sqlstate", None) or ""
     if sqlstate in _RETRY_SQLSTATES:
         return "retry"
-    if isinstance(exc, OSError | OperationalError | InterfaceError | sqlite3.OperationalError):
+    if isinstance(
+        exc,
+        OSError
+        | OperationalError
+        | InterfaceError
+        | sqlite3.OperationalError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError,
+    ):
         # OSError covers refused connections and timeouts from the driver; SQLite reports locked, full and
         # unopenable databases as OperationalError (its own, where the hot path calls it directly).
         return "unavailable"
-    if isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03"
+    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or (
+        sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == "55P03"
     ):
         return "unavailable"
     return "error"
