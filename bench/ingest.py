@@ -10,6 +10,9 @@ traffic on 127.0.0.1:
   uvloop and httptools when installed), fed the same 1-event bodies as (b): the ceiling of the stack;
 * (b) ``calltrail serve``, POST /v1/events with 1 event per request;
 * (c) ``calltrail serve``, POST /v1/events with 50 events per request;
+* (f), only when asked (``--cases abf``): ``bench/floor_app.py``, the no-op plus a durable SQLite group
+  commit of each body and nothing else, same uvicorn settings: the most (b) could reach with group commit
+  on this stack; f/a is printed.
 
 (b) and (c) on SQLite and on PostgreSQL. Every case gets a fresh database (a SQLite file in a temp dir, or
 a scratch PostgreSQL database ``calltrail_bench_<random>`` that is migrated first and dropped afterwards), a
@@ -100,7 +103,7 @@ CALLTRAIL = str(VENV_BIN / "calltrail")
 LUA_SCRIPT = BENCH / "events.lua"
 HOST = "127.0.0.1"
 ORIGIN = "http://bench.local"
-EVENTS_PER_REQUEST = {"a": 1, "b": 1, "c": 50}
+EVENTS_PER_REQUEST = {"a": 1, "f": 1, "b": 1, "c": 50}
 GOAL_RATIO = 0.5
 GOAL_EVENTS_PER_S = {"sqlite": 50_000, "postgresql": 30_000}
 GOAL_RSS_MB = 150
@@ -379,12 +382,14 @@ def calltrail_server(port: int, workers: int, database_url: str, log_path: Path,
     return Server(argv, env, f"http://{HOST}:{port}/readyz", log_path, cwd=code_dir)
 
 
-def noop_server(port: int, workers: int, log_path: Path) -> Server:
+def noop_server(port: int, workers: int, log_path: Path, app: str = "bench.noop_app:app") -> Server:
     # the uvicorn settings of `calltrail serve` (service/cli.py), from the command line
-    argv = [sys.executable, "-m", "uvicorn", "bench.noop_app:app", "--host", HOST, "--port", str(port)]
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port)]
     argv += ["--workers", str(workers), "--log-level", "warning", "--lifespan", "on", "--no-server-header"]
     argv += ["--timeout-graceful-shutdown", "30"]
-    return Server(argv, server_env(None), f"http://{HOST}:{port}/v1/events", log_path, ready_any_status=True)
+    env = server_env(None)
+    env["CALLTRAIL_FLOOR_DB"] = str(log_path.with_suffix(".db"))  # read by bench/floor_app.py only
+    return Server(argv, env, f"http://{HOST}:{port}/v1/events", log_path, ready_any_status=True)
 
 
 # --------------------------------------------------------------------------------------------- databases
@@ -714,10 +719,11 @@ def run_case(
     port = free_port()
     label = f"{case}-{backend}-w{args.workers}" + (f"-{attempt + 1}" if attempt else "")
     with ExitStack() as stack:
-        if case == "a":
+        if case in ("a", "f"):
             database: Database | None = None
             site_key = "cts_noop"
-            server = noop_server(port, args.workers, tmp / f"{label}.log")
+            app = "bench.noop_app:app" if case == "a" else "bench.floor_app:app"
+            server = noop_server(port, args.workers, tmp / f"{label}.log", app)
         else:
             database = stack.enter_context(fresh_database(backend, tmp, label, args.pg_url, args.code_dir))
             out = calltrail(
@@ -747,7 +753,7 @@ def run_case(
     acked = (warm.acked_requests + measured.acked_requests) * per_request
     return Result(
         case,
-        backend if case != "a" else "-",
+        backend if case not in ("a", "f") else "-",
         per_request,
         measured,
         server_cpu,
@@ -815,6 +821,12 @@ def goal(met: bool) -> str:
 def summary(results: list[Result]) -> list[str]:
     lines: list[str] = []
     noop = next((r for r in results if r.case == "a"), None)
+    floor = next((r for r in results if r.case == "f"), None)
+    if floor and noop:
+        lines.append(
+            f"f/a {'(floor)':<10} {floor.requests_per_s:>8,.0f} / {noop.requests_per_s:,.0f} req/s = "
+            f"{floor.requests_per_s / noop.requests_per_s:.2f}   (durable group commit and nothing else)"
+        )
     for r in results:
         if r.case == "b" and noop:
             ratio = r.requests_per_s / noop.requests_per_s
@@ -838,7 +850,7 @@ def summary(results: list[Result]) -> list[str]:
                     f"loaded; {r.catchup.queued:,} queued at the end, {state} in {r.catchup.seconds:.1f} s "
                     f"({r.catchup.events_per_s:,.0f} events/s idle)"
                 )
-    served = [r for r in results if r.case != "a"]
+    served = [r for r in results if r.case not in ("a", "f")]
     if served:
         worst = max(served, key=lambda r: r.hwm_sum_mb)
         lines.append(
@@ -943,7 +955,7 @@ def header(args: argparse.Namespace, backends: Sequence[str]) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="POST /v1/events throughput against a no-op Starlette app")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--cases", default="abc", help="which of a, b, c to run (default: %(default)s)")
+    parser.add_argument("--cases", default="abc", help="which of a, b, c, f to run (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per case")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per case")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default: 64)")
@@ -996,8 +1008,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --profile: sample only the thread holding the GIL, at 250 Hz (where the one lock goes)",
     )
     args = parser.parse_args(argv)
-    if not set(args.cases) <= {"a", "b", "c"} or not args.cases:
-        parser.error("--cases takes letters among a, b, c")
+    if not set(args.cases) <= {"a", "b", "c", "f"} or not args.cases:
+        parser.error("--cases takes letters among a, b, c, f")
     if args.page_events and args.page_events < max(EVENTS_PER_REQUEST.values()):
         parser.error(f"--page-events must be 0 or at least {max(EVENTS_PER_REQUEST.values())}")
     if args.threads is None:
@@ -1016,7 +1028,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit("wrk is not installed (apt-get install wrk)")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     run_id = secrets.randbelow(2**31)
-    plan = [("a", "-")] if "a" in args.cases else []
+    plan = [(case, "-") for case in "af" if case in args.cases]
     plan += [(case, backend) for backend in backends for case in "bc" if case in args.cases]
     results: list[Result] = []
     every_run: list[list[Result]] = []
