@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -189,10 +190,22 @@ def _data_directory(directory: Path | None) -> Iterator[Path]:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+class _AnnouncingServer(uvicorn.Server):
+    """Says "Press Ctrl+C" only once uvicorn handles Ctrl+C: before, the interrupt could land in a garbage
+    collector callback, which swallows it, and the demo would not stop."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._announce()
+
+
 def run(port: int, directory: Path | None, echo: Callable[[str], None]) -> None:
     """Serve the demo until interrupted. ``directory`` keeps the database; without it, it is deleted."""
-    import uvicorn
-
     api_socket = bind(port)
     try:
         pages_socket = bind(0 if port == 0 else port + 1)
@@ -214,9 +227,12 @@ def run(port: int, directory: Path | None, echo: Callable[[str], None]) -> None:
                     access_log=False,
                     server_header=False,
                 )
-                for line in demo.summary():
-                    echo(line)
-                uvicorn.Server(config).run(sockets=[api_socket, pages_socket])
+
+                def announce() -> None:
+                    for line in demo.summary():
+                        echo(line)
+
+                _AnnouncingServer(config, announce).run(sockets=[api_socket, pages_socket])
             finally:
                 engine.dispose()
     finally:
