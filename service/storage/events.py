@@ -85,9 +85,9 @@ POSTGRES_INSERT = {
 def store_new(transactor: Transactor, rows: Sequence[EventRow]) -> set[EventKey]:
     """``insert_new`` in one transaction of its own: the writer's hot path.
 
-    On SQLite it runs on the driver's connection without SQLAlchemy's per-transaction work (pool checkout
-    and reset, events): each call into sqlite3 lets go of the GIL and must take it back from the thread
-    serving requests, so the fewer calls a group commit makes, the less both threads wait.
+    It runs on the driver's own connection (sqlite3, asyncpg) without SQLAlchemy's per-transaction work, and
+    usually as one statement: each call into the driver lets go of the GIL and must take it back from the
+    thread serving requests, so the fewer calls a group commit makes, the less both threads wait.
     """
     if not rows:
         return set()

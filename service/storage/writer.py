@@ -2,9 +2,9 @@
 
 Requests hand their rows to ``write`` (a coroutine) or ``submit`` (a future, for threads) and wait; the
 answer comes only after the transaction holding their rows has committed, so an answer of 2xx always means
-durable. While one
-transaction commits, the next requests queue up and go together into the following one (group commit).
-The pending work is bounded: past ``queue_limit`` events, ``submit`` refuses at once with ``Overloaded``.
+durable. While one transaction commits, the next requests queue up and go together into the following one
+(group commit). The pending work is bounded: past ``queue_limit`` events, both refuse at once with
+``Overloaded``.
 
 The same thread does the projection of stored events (storage/projector.py) as its *idle work*: whenever no
 request has come for a moment, and, while requests keep coming, for at least ``idle_share`` of the writer's
