@@ -20,6 +20,7 @@ from service.storage.events import (
     COLUMNS,
     POSTGRES_INSERT,
     SQLITE_INSERT,
+    SQLITE_ROWS_PER_STATEMENT,
     EventKey,
     EventRow,
     count_events,
@@ -247,21 +248,23 @@ def test_new_events_are_queued_for_the_projection_in_their_transaction(
 def test_repeats_among_many_statements_leave_exactly_the_new_events_stored_and_queued(
     transactor: Transactor, engine: Engine, site: Site
 ) -> None:
-    # More rows than one SQLite statement takes, with stored events at both ends and in between: the new
-    # ones are found from the ids the inserts allotted, which must cover exactly what they added.
+    # More rows than one SQLite statement takes (so several statements in one transaction, the last one
+    # padded), with stored events at both ends and in between: the new ones are found from the ids the
+    # inserts allotted, which must cover exactly what they added.
+    assert SQLITE_ROWS_PER_STATEMENT < 3_400
     stored_before = [row(site.id) for _ in range(400)]
     writer = EventWriter(transactor, max_batch=10_000, queue_limit=10_000)
     writer.start()
     assert len(writer.submit(stored_before).result(timeout=30)) == 400
-    new = [row(site.id) for _ in range(1_000)]
-    mixed = [stored_before[0], *new[:600], *stored_before[1:399], *new[600:], stored_before[399]]
+    new = [row(site.id) for _ in range(3_000)]
+    mixed = [stored_before[0], *new[:1_600], *stored_before[1:399], *new[1_600:], stored_before[399]]
     newly_stored = writer.submit(mixed).result(timeout=30)
     again = writer.submit(stored_before[:1]).result(timeout=30)
     writer.close()
     assert newly_stored == {(site.id, r["event_id"]) for r in new}
     assert again == set()
     with engine.connect() as conn:
-        assert count_events(conn) == 1_400
+        assert count_events(conn) == 3_400
         assert sorted(conn.execute(select(projection_queue.c.id)).scalars()) == sorted(
             conn.execute(select(events.c.id)).scalars()
         )
