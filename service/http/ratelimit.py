@@ -4,6 +4,11 @@ The counters live in each worker's memory: with N workers a client may get up to
 the price of needing no shared store; the limits guard against floods, not for billing. The asyncio flavour of
 the library's memory storage expires keys with a task on the event loop; the threaded one started a timer
 thread every few milliseconds under load (seen in the ingestion benchmark's profile).
+
+Fixed windows: a window opens at a client's first request and allows the limit until it ends, so a client may
+send up to twice the limit in a short span across two windows. The sliding-window counter smooths that, but
+cost about 13 us more per request in the thread that serves requests (two checks, measured in-process), the
+largest single item of CallTrail's own work on a 1-event request (docs/benchmarks.md, session 4).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 
 from service import metrics
 from service.http.errors import ApiError
@@ -21,7 +26,7 @@ from service.http.errors import ApiError
 
 class RateLimits:
     def __init__(self, per_ip: str, per_site: str) -> None:
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._limiter = FixedWindowRateLimiter(MemoryStorage())
         self._per_ip = _items(per_ip)
         self._per_site = _items(per_site)
 
