@@ -51,7 +51,11 @@ class RunningDemo:
     def stop(self) -> str:
         """Ctrl+C, as a person would; what it printed after the summary."""
         self.process.send_signal(signal.SIGINT)
-        rest, _ = self.process.communicate(timeout=30)
+        try:
+            rest, _ = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # a demo that does not stop must not outlive the test run
+            raise
         return rest
 
 
