@@ -34,7 +34,7 @@ log = logging.getLogger("calltrail")
 WRITER_DRAIN_TIMEOUT_S = 60.0
 # The writer thread lets go of the GIL for each database call and must take it back from the thread that
 # parses requests, which by default keeps it up to 5 ms: 1 ms carried about 10 % more events per second on
-# SQLite in bench/ingest.py (docs/design.md, "Ingestion").
+# SQLite in bench/ingest.py (docs/design.md, "The ingestion hot path").
 GIL_SWITCH_INTERVAL_S = 0.001
 # The cyclic garbage collector, at Python's default thresholds, cost the thread serving requests more than
 # any part of CallTrail's own work: with dozens of requests waiting for their commit, young objects survive

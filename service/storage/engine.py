@@ -210,8 +210,11 @@ class AsyncpgTransactor:
         if self._loop.is_closed():
             return
         if self._held is not None:
-            self._loop.run_until_complete(self._held.close(timeout=CONNECT_TIMEOUT_S))
-            self._held = None
+            held, self._held = self._held, None
+            try:
+                self._loop.run_until_complete(held.close(timeout=CONNECT_TIMEOUT_S))
+            except Exception:  # the server went away: nothing to say goodbye to, but the engine still goes
+                held.terminate()
         self._loop.run_until_complete(self._engine.dispose())
         self._loop.close()
 
