@@ -17,9 +17,9 @@ from service import metrics
 from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
-from service.http import dashboard, events, health, observability, openapi, query, shim
+from service.http import dashboard, health, observability, openapi, query, shim
 from service.http.errors import EXCEPTION_HANDLERS
-from service.http.ingest_cors import IngestCorsMiddleware
+from service.http.events import IngestEndpoint
 from service.http.observability import RequestMetricsMiddleware
 from service.http.ratelimit import RateLimits
 from service.http.state import AppState
@@ -91,15 +91,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             read_engine.dispose()
             metrics.forget_process(os.getpid())
 
-    routes: list[BaseRoute] = [*events.routes, *query.routes, *health.routes, *observability.routes]
+    routes: list[BaseRoute] = [*query.routes, *health.routes, *observability.routes]
     routes += openapi.routes
     routes += shim.routes
     routes += dashboard.routes
     return Starlette(
         routes=routes,
         middleware=[
+            # First, so that ingestion skips the layers below it (service/http/events.py says why).
+            Middleware(IngestEndpoint),
             Middleware(RequestMetricsMiddleware),
-            Middleware(IngestCorsMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

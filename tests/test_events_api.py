@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
+from service.app import create_app
+from service.config import Settings
 from service.storage.registry import Site, add_site
 from service.storage.schema import events
 from tests.batches import BASE_TS, batch, body, hash_event, message_event
@@ -265,6 +268,63 @@ async def test_other_media_type_is_415(api: httpx.AsyncClient, site: Site, engin
     response = await post(api, body(batch(site.site_key, [hash_event(1, "#?a=1")])), headers)
     assert_error(response, 415, "unsupported_media_type")
     assert stored_rows(engine) == []
+
+
+async def chunks_of(content: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(content), size):
+        yield content[start : start + size]
+
+
+async def test_body_in_many_chunks_is_put_together(
+    api: httpx.AsyncClient, site: Site, engine: Engine
+) -> None:
+    content = body(batch(site.site_key, [hash_event(1, "#?a=1"), hash_event(2, "#?a=2")]))
+    response = await api.post("/v1/events", content=chunks_of(content, 50), headers=HEADERS)
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
+    assert [row.seq for row in stored_rows(engine)] == [1, 2]
+
+
+async def test_streamed_body_over_limit_is_413(api: httpx.AsyncClient, site: Site, engine: Engine) -> None:
+    # No Content-Length to refuse it by: the limit is kept while the chunks arrive.
+    content = body(batch(site.site_key, [hash_event(1, "#?pad=" + "x" * 7000)] * 10))
+    assert len(content) > 64 * 1024
+    response = await api.post("/v1/events", content=chunks_of(content, 8192), headers=HEADERS)
+    assert_error(response, 413, "body_too_large")
+    assert stored_rows(engine) == []
+
+
+async def test_client_gone_before_its_body_gets_no_answer_and_stores_nothing(
+    settings: Settings, site: Site, engine: Engine
+) -> None:
+    app = create_app(settings)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/events",
+        "headers": [(b"origin", ORIGIN.encode()), (b"content-type", b"text/plain")],
+        "client": ("203.0.113.7", 50000),
+    }
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    assert sent == []
+    assert stored_rows(engine) == []
+
+
+async def test_other_methods_are_405_with_allow(api: httpx.AsyncClient, site: Site) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = await api.request(method, "/v1/events", headers={"origin": ORIGIN})
+        assert_error(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == "POST, OPTIONS"
+        assert response.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_preflight_from_registered_origin(api: httpx.AsyncClient, site: Site) -> None:

@@ -1,21 +1,28 @@
-"""POST /v1/events: the shim's batches in, one verdict per event out."""
+"""POST /v1/events: the shim's batches in, one verdict per event out.
+
+The endpoint is a plain ASGI application placed in front of Starlette's routing (``IngestEndpoint``), because
+every request of every browser of a contact center comes here: Starlette's middleware layers, its request and
+response objects and its exception handling cost more per request than all of the ingestion's own work
+(measured in bench/hotpath.py; docs/design.md, "The ingestion hot path"). It does for itself what those
+layers do for the other routes: answers every error in the one JSON error shape, adds the CORS headers
+(errors and crashes included), logs crashes and counts the request in the HTTP metrics.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections import Counter
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
 from service.domain.clock import correct_time
-from service.http.errors import ApiError
-from service.http.responses import JSONResponse
-from service.http.state import AppState, app_state
+from service.http.errors import ApiError, error_body
+from service.http.ingest_cors import RawHeaders, cors_headers, origin_allowed, preflight_headers
+from service.http.state import AppState, state_from_scope
 from service.protocol import (
     Envelope,
     InvalidBody,
@@ -29,16 +36,90 @@ from service.storage.events import EventKey, EventRow
 from service.storage.registry import Site
 from service.storage.writer import Overloaded, StorageUnavailable, WriterClosed
 
+log = logging.getLogger("calltrail.http")
+
+INGEST_PATH = "/v1/events"
 ACCEPTED_MEDIA_TYPES = ("text/plain", "application/json")
 OVERLOADED_RETRY_AFTER_S = 1
 UNAVAILABLE_RETRY_AFTER_S = 5
+_JSON = (b"content-type", b"application/json")
 
 
-async def post_events(request: Request) -> Response:
-    state = app_state(request)
-    await state.rate_limits.check_ip(request.client.host if request.client else "unknown")
-    _check_media_type(request)
-    body = await _read_body(request, state.settings.max_body_bytes)
+class ClientGone(Exception):
+    """The client closed the connection before its body had arrived: nothing to store, nobody to answer."""
+
+
+class IngestEndpoint:
+    """``/v1/events`` for every method; any other request goes on to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != INGEST_PATH:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method: str = scope["method"]
+        state = state_from_scope(scope)
+        headers = _request_headers(scope)
+        origin = headers.get(b"origin")
+        allowed = await origin_allowed(state.sites, origin)
+        extra: RawHeaders = []
+        try:
+            if method == "POST":
+                status, payload = 200, await _post_events(scope, receive, state, headers, origin)
+            elif method == "OPTIONS":
+                if not allowed:
+                    message = f"origin {origin!r} is not registered for any site"
+                    raise ApiError(403, "origin_not_allowed", message)
+                assert origin is not None
+                await _answer(send, 204, None, preflight_headers(origin))
+                metrics.observe_http(INGEST_PATH, method, 204, time.perf_counter() - started)
+                return
+            else:
+                message = f"{method} is not allowed here; send the batch with POST"
+                raise ApiError(405, "method_not_allowed", message, headers={"Allow": "POST, OPTIONS"})
+        except ApiError as exc:
+            status, payload = exc.status, error_body(exc.code, exc.message, exc.details)
+            extra = [(name.lower().encode(), value.encode()) for name, value in exc.headers.items()]
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("unhandled error on %s %s", method, INGEST_PATH)
+            status = 500
+            payload = error_body("internal_error", "the server failed; the error is logged")
+        if allowed:
+            assert origin is not None
+            extra += cors_headers(origin)
+        await _answer(send, status, payload, extra)
+        metrics.observe_http(INGEST_PATH, method, status, time.perf_counter() - started)
+
+
+async def _answer(send: Send, status: int, payload: Any, headers: RawHeaders) -> None:
+    body = b"" if payload is None else orjson.dumps(payload)
+    if payload is not None:
+        headers = [_JSON, (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _request_headers(scope: Scope) -> dict[bytes, str]:
+    """The request headers this endpoint reads (ASGI servers give names in lower case)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in (b"origin", b"content-type", b"content-length"):
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def _post_events(
+    scope: Scope, receive: Receive, state: AppState, headers: dict[bytes, str], origin: str | None
+) -> dict[str, Any]:
+    client = scope.get("client")
+    await state.rate_limits.check_ip(client[0] if client else "unknown")
+    _check_media_type(headers.get(b"content-type"))
+    body = await _read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
     received_at = time.time_ns() // 1_000_000
     try:
         envelope = parse_body(
@@ -56,7 +137,6 @@ async def post_events(request: Request) -> Response:
 
     site = await _find_site(state, envelope.site_key)
     await state.rate_limits.check_site(site.site_key)
-    origin = request.headers.get("origin")
     if origin is None or origin not in site.origins:
         raise ApiError(
             403,
@@ -77,14 +157,14 @@ async def post_events(request: Request) -> Response:
             # The cause is in the log; it may name other sites' data, so the client gets none of it.
             message = f"the database cannot take writes now; retry after {UNAVAILABLE_RETRY_AFTER_S} s"
             raise _unavailable(message, UNAVAILABLE_RETRY_AFTER_S) from None
-    results = _results(envelope, site, stored)
-    for status, count in Counter(r["status"] for r in results).items():
-        metrics.count_events(status, count)
-    return JSONResponse({"results": results})
+    results, counts = _results(envelope, site, stored)
+    for status, count in counts.items():
+        if count:
+            metrics.count_events(status, count)
+    return {"results": results}
 
 
-def _check_media_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
+def _check_media_type(content_type: str | None) -> None:
     if content_type is None:
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
@@ -96,19 +176,23 @@ def _check_media_type(request: Request) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     too_large = ApiError(413, "body_too_large", f"the body is over the limit of {limit} bytes")
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _find_site(state: AppState, site_key: str) -> Site:
@@ -151,21 +235,25 @@ def _rows(envelope: Envelope, site: Site, received_at: int, max_age_ms: int) -> 
     return rows
 
 
-def _results(envelope: Envelope, site: Site, stored: set[EventKey]) -> list[dict[str, Any]]:
+def _results(
+    envelope: Envelope, site: Site, stored: set[EventKey]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The verdict of each event, and how many events got each status."""
     results: list[dict[str, Any]] = []
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for event in envelope.events:
         if isinstance(event, RejectedEvent):
             results.append({"id": event.event_id, "status": "rejected", "error": event.error})
+            counts["rejected"] += 1
         elif isinstance(event, RepeatedEvent):
             results.append({"id": event.event_id, "status": "duplicate"})
+            counts["duplicate"] += 1
         else:
             status = "accepted" if (site.id, event.event_id) in stored else "duplicate"
             results.append({"id": event.event_id, "status": status})
-    return results
+            counts[status] += 1
+    return results, counts
 
 
 def _unavailable(message: str, retry_after_s: int) -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": str(retry_after_s)})
-
-
-routes = [Route("/v1/events", post_events, methods=["POST"])]
