@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 from sqlalchemy import Engine, select
+from starlette.types import Message
 
 from service.app import create_app
 from service.config import Settings
@@ -298,12 +299,12 @@ async def test_client_gone_before_its_body_gets_no_answer_and_stores_nothing(
     settings: Settings, site: Site, engine: Engine
 ) -> None:
     app = create_app(settings)
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {
