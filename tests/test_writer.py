@@ -331,6 +331,20 @@ def test_closed_writer_refuses_and_drains(transactor: Transactor, engine: Engine
         writer.submit([row(site.id)])
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_a_writer_whose_thread_died_refuses_at_once(transactor: Transactor, site: Site) -> None:
+    def fatal(_transactor: Transactor) -> int:
+        raise SystemExit("simulated: the thread ends")  # idle work survives Exceptions, not this
+
+    writer = EventWriter(transactor, max_batch=100, queue_limit=1000, idle_work=fatal)
+    writer.start()
+    writer._threads[0].join(timeout=10)
+    assert not writer._threads[0].is_alive()
+    with pytest.raises(StorageUnavailable, match="stopped"):
+        writer.submit([row(site.id)])
+    writer.close()
+
+
 def test_unreachable_database_is_storage_unavailable(tmp_path: Path) -> None:
     missing_dir = tmp_path / "does-not-exist" / "x.db"
     transactor = make_transactor(Settings(database_url=f"sqlite:///{missing_dir}"))

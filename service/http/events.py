@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service import metrics
 from service.domain.clock import correct_time
 from service.http.errors import ApiError, error_body
-from service.http.ingest_cors import RawHeaders, cors_headers, origin_allowed, preflight_headers
+from service.http.ingest_cors import (
+    RawHeaders,
+    cors_headers,
+    origin_allowed,
+    origin_allowed_by_cache,
+    preflight_headers,
+)
 from service.http.state import AppState, state_from_scope
 from service.protocol import (
     Envelope,
@@ -64,7 +70,8 @@ class IngestEndpoint:
         state = state_from_scope(scope)
         headers = _request_headers(scope)
         origin = headers.get(b"origin")
-        allowed = await origin_allowed(state.sites, origin)
+        # Most requests find their answer in the cache: not awaiting a coroutine for it saves a little each.
+        allowed = origin_allowed_by_cache(state.sites, origin) or await origin_allowed(state.sites, origin)
         extra: RawHeaders = []
         try:
             if method == "POST":
@@ -135,7 +142,9 @@ async def _post_events(
             [p.as_dict() for p in exc.problems],
         ) from None
 
-    site = await _find_site(state, envelope.site_key)
+    site = state.sites.cached_site(envelope.site_key) if state.sites.is_fresh() else None
+    if site is None:
+        site = await _load_site(state, envelope.site_key)
     await state.rate_limits.check_site(site.site_key)
     if origin is None or origin not in site.origins:
         raise ApiError(
@@ -195,13 +204,12 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _find_site(state: AppState, site_key: str) -> Site:
-    site = state.sites.cached_site(site_key) if state.sites.is_fresh() else None
-    if site is None:
-        try:
-            site = await run_in_threadpool(state.sites.site, site_key)
-        except Exception as exc:
-            raise _unavailable("the site list cannot be read now", UNAVAILABLE_RETRY_AFTER_S) from exc
+async def _load_site(state: AppState, site_key: str) -> Site:
+    """The site, reloading the site list if need be; 401 when no site has the key."""
+    try:
+        site = await run_in_threadpool(state.sites.site, site_key)
+    except Exception as exc:
+        raise _unavailable("the site list cannot be read now", UNAVAILABLE_RETRY_AFTER_S) from exc
     if site is None:
         raise ApiError(
             401, "unknown_site", "no site has this site key; check data-site in the page's script tag"

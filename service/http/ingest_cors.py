@@ -39,10 +39,15 @@ def preflight_headers(origin: str) -> RawHeaders:
     return [*cors_headers(origin), *_PREFLIGHT_HEADERS]
 
 
+def origin_allowed_by_cache(sites: SiteDirectory, origin: str | None) -> bool:
+    """Whether the cached sites, while fresh, allow the origin; False says only "ask ``origin_allowed``"."""
+    return origin is not None and sites.is_fresh() and sites.cached_origin_known(origin)
+
+
 async def origin_allowed(sites: SiteDirectory, origin: str | None) -> bool:
     if origin is None:
         return False
-    if sites.is_fresh() and sites.cached_origin_known(origin):
+    if origin_allowed_by_cache(sites, origin):
         return True
     try:
         return await run_in_threadpool(sites.origin_known, origin)

@@ -138,6 +138,7 @@ class EventWriter:
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped = False  # a writer thread has ended, whatever the reason
         self._threads = [
             threading.Thread(target=self._run, args=(t,), name=f"calltrail-writer-{n}", daemon=True)
             for n, t in enumerate(self._transactors, start=1)
@@ -178,7 +179,7 @@ class EventWriter:
             if self._closed:
                 metrics.WRITER_FAILURES.labels("closed").inc()
                 raise WriterClosed("the server is shutting down")
-            if any(t.ident is not None and not t.is_alive() for t in self._threads):
+            if self._stopped:
                 raise StorageUnavailable("the writer has stopped")
             if self._pending + len(rows) > self._queue_limit and self._pending > 0:
                 metrics.WRITER_FAILURES.labels("overloaded").inc()
@@ -207,6 +208,7 @@ class EventWriter:
         try:
             self._serve_queue()
         finally:
+            self._stopped = True
             # The transactor belongs to this thread (asyncpg's connections are bound to its event loop).
             transactor.dispose()
 
