@@ -88,7 +88,7 @@ class RepeatedEvent:
 EventVerdict = ValidEvent | RejectedEvent | RepeatedEvent
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, for the same reason as the verdicts: one per request
 class Envelope:
     site_key: str
     sent_at: int

@@ -1,11 +1,12 @@
 """POST /v1/events: the shim's batches in, one verdict per event out.
 
-The endpoint is a plain ASGI application placed in front of Starlette's routing (``IngestEndpoint``), because
-every request of every browser of a contact center comes here: Starlette's middleware layers, its request and
-response objects and its exception handling cost more per request than all of the ingestion's own work
-(measured in bench/hotpath.py; docs/design.md, "The ingestion hot path"). It does for itself what those
-layers do for the other routes: answers every error in the one JSON error shape, adds the CORS headers
-(errors and crashes included), logs crashes and counts the request in the HTTP metrics.
+The endpoint is a plain ASGI application (``IngestEndpoint``) that the app calls before Starlette's own
+(service/app.py), because every request of every browser of a contact center comes here: Starlette's
+middleware layers, its request and response objects and its exception handling cost more per request than
+all of the ingestion's own work (measured in bench/hotpath.py; docs/design.md, "The ingestion hot path").
+It does for itself what those layers do for the other routes: answers every error in the one JSON error
+shape, adds the CORS headers (errors and crashes included), logs crashes and counts the request in the
+HTTP metrics.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service import metrics
 from service.domain.clock import correct_time
@@ -56,15 +57,9 @@ class ClientGone(Exception):
 
 
 class IngestEndpoint:
-    """``/v1/events`` for every method; any other request goes on to ``app``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    """Every HTTP request to ``INGEST_PATH``, whatever its method. ``scope["app"]`` is the application."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != INGEST_PATH:
-            await self.app(scope, receive, send)
-            return
         started = time.perf_counter()
         method: str = scope["method"]
         state = state_from_scope(scope)
@@ -186,9 +181,8 @@ def _check_media_type(content_type: str | None) -> None:
 
 
 async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    too_large = ApiError(413, "body_too_large", f"the body is over the limit of {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -198,7 +192,7 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -261,6 +255,10 @@ def _results(
             results.append({"id": event.event_id, "status": status})
             counts[status] += 1
     return results, counts
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the body is over the limit of {limit} bytes")
 
 
 def _unavailable(message: str, retry_after_s: int) -> ApiError:
