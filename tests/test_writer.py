@@ -27,7 +27,14 @@ from service.storage.events import (
 )
 from service.storage.registry import Site
 from service.storage.schema import events, projection_queue
-from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed, classify_failure
+from service.storage.writer import (
+    LIGHT_LOAD_IDLE_BATCH,
+    EventWriter,
+    Overloaded,
+    StorageUnavailable,
+    WriterClosed,
+    classify_failure,
+)
 from tests import databases
 
 
@@ -333,7 +340,7 @@ def test_closed_writer_refuses_and_drains(transactor: Transactor, engine: Engine
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
 def test_a_writer_whose_thread_died_refuses_at_once(transactor: Transactor, site: Site) -> None:
-    def fatal(_transactor: Transactor) -> int:
+    def fatal(_transactor: Transactor, _most: int | None) -> int:
         raise SystemExit("simulated: the thread ends")  # idle work survives Exceptions, not this
 
     writer = EventWriter(transactor, max_batch=100, queue_limit=1000, idle_work=fatal)
@@ -471,23 +478,59 @@ def test_failures_are_classified_by_sqlstate(error: BaseException, kind: str) ->
     assert classify_failure(error) == kind
 
 
-def test_idle_work_gets_its_share_under_continuous_load(transactor: Transactor, site: Site) -> None:
-    calls: list[float] = []
+def test_idle_work_gets_its_share_under_heavy_load(transactor: Transactor, site: Site) -> None:
+    calls: list[int | None] = []
 
-    def idle_work(_transactor: Transactor) -> int:
-        calls.append(time.monotonic())
+    def idle_work(_transactor: Transactor, most: int | None) -> int:
+        calls.append(most)
         time.sleep(0.02)
         return 1  # there is always more
 
-    writer = EventWriter(transactor, max_batch=100, queue_limit=100_000, idle_work=idle_work, idle_share=0.25)
+    writer = EventWriter(
+        transactor, max_batch=1000, queue_limit=100_000, idle_work=idle_work, idle_share=0.25
+    )
     writer.start()
+    time.sleep(0.1)
     calls.clear()  # the start counts as idle
     requests = 0
     end = time.monotonic() + 1.0
-    while time.monotonic() < end:  # never 50 ms without a request: the writer is never idle
-        writer.submit([row(site.id)]).result(timeout=30)
-        requests += 1
+
+    def client() -> None:
+        nonlocal requests
+        while time.monotonic() < end:  # never 50 ms without a request: the writer is never idle
+            writer.submit([row(site.id)]).result(timeout=30)
+            requests += 1
+
+    # Enough clients that groups hold more requests than light load does (LIGHT_LOAD_GROUP_REQUESTS).
+    threads = [threading.Thread(target=client) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     writer.close()
+    full_batches = [most for most in calls if most is None]
     # At a quarter of the time, 20 ms of idle work comes back every 80 ms or so: about 12 times in the second.
-    # Starved, it would not run at all; unbounded, after every one of the requests.
-    assert 2 <= len(calls) <= 25 < requests
+    # Starved, it would not run at all; unbounded, after every group.
+    assert 2 <= len(full_batches) <= 25 < requests
+
+
+def test_idle_work_runs_in_small_batches_between_groups_under_light_load(
+    transactor: Transactor, site: Site
+) -> None:
+    calls: list[int | None] = []
+
+    def idle_work(_transactor: Transactor, most: int | None) -> int:
+        calls.append(most)
+        time.sleep(0.005)
+        return 1  # there is always more
+
+    # A share this small would give 5 ms of idle work once every half second or so.
+    writer = EventWriter(transactor, max_batch=1000, queue_limit=1000, idle_work=idle_work, idle_share=0.01)
+    writer.start()
+    time.sleep(0.1)
+    calls.clear()
+    for _ in range(20):  # one request at a time, never 50 ms apart: light load, never idle
+        writer.submit([row(site.id)]).result(timeout=30)
+        time.sleep(0.01)
+    writer.close()
+    assert calls.count(LIGHT_LOAD_IDLE_BATCH) >= 10

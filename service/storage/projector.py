@@ -99,12 +99,13 @@ class QueuedProjection:
         self.batch = batch
         self._measured_at = 0.0
 
-    def __call__(self, transactor: Transactor) -> int:
+    def __call__(self, transactor: Transactor, most: int | None = None) -> int:
         started = time.perf_counter()
+        batch = self.batch if most is None else min(most, self.batch)
         claimed: list[int] = []
 
         def work(conn: Connection) -> int:
-            claimed[:] = claim(conn, self.batch)
+            claimed[:] = claim(conn, batch)
             return project_claimed(conn, claimed, self.timeouts)
 
         try:
@@ -118,7 +119,7 @@ class QueuedProjection:
             if done:
                 metrics.PROJECTION_SECONDS.observe(time.perf_counter() - started)
                 metrics.PROJECTION_EVENTS.labels("projected").inc(done)
-        self._measure(transactor, idle=done < self.batch)
+        self._measure(transactor, idle=done < batch)
         return done
 
     def _one_by_one(self, transactor: Transactor, ids: list[int]) -> int:
