@@ -153,7 +153,7 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "projection_share",
         "CALLTRAIL_PROJECTION_SHARE",
         _parse_float(0.01, 1),
-        "While requests keep the writer busy, the least share of its time the projection still gets.",
+        "Under heavy load, the least share of the writer's time the projection still gets.",
     ),
     SettingSpec(
         "read_wait_ms",
@@ -239,7 +239,7 @@ class Settings:
     writer_queue_limit: int = 50_000
     writer_threads: int = 2
     projection_batch: int = 1000
-    projection_share: float = 0.1
+    projection_share: float = 0.02
     read_wait_ms: int = 2000
     sqlite_max_size_mb: int = 0
     rate_limit_per_ip: str = "100/second"
