@@ -46,9 +46,13 @@ IdleWork = Callable[[Transactor, int | None], int]
 # The writer counts as idle once no request has come for this long: under load the next requests are
 # usually being parsed while a group commits, and should not find the writer busy with a projection batch.
 IDLE_GRACE_S = 0.05
-# A group of at most this many requests, with nothing queued behind it, means the load is light: idle work
-# may run at once, in a batch of at most LIGHT_LOAD_IDLE_BATCH items (about 6 ms of projection), which is
-# all a request arriving meanwhile waits. Under heavy load groups are larger (dozens of requests).
+# Light load: the writer waited at least LIGHT_LOAD_WAIT_S for a group's first request, the group held at
+# most LIGHT_LOAD_GROUP_REQUESTS, and nothing is queued or being written behind it. Idle work may then run at
+# once, in a batch of at most LIGHT_LOAD_IDLE_BATCH items (about 6 ms of projection), which is all a request
+# arriving meanwhile waits. Under heavy load requests are already queued when the writer looks (or come
+# within a fraction of a millisecond), and groups hold dozens: the projection there ran after most commits
+# on PostgreSQL (two writer threads, small groups) and cost a third of (b) before the wait was part of it.
+LIGHT_LOAD_WAIT_S = 0.002
 LIGHT_LOAD_GROUP_REQUESTS = 4
 LIGHT_LOAD_IDLE_BATCH = 50
 # When the writer has nothing to do, it looks for idle work this often (other workers may have queued some).
@@ -146,6 +150,7 @@ class EventWriter:
         self._lock = threading.Lock()
         self._closed = False
         self._stopped = False  # a writer thread has ended, whatever the reason
+        self._writing = 0  # threads writing a group now
         self._threads = [
             threading.Thread(target=self._run, args=(t,), name=f"calltrail-writer-{n}", daemon=True)
             for n, t in enumerate(self._transactors, start=1)
@@ -222,6 +227,7 @@ class EventWriter:
     def _serve_queue(self) -> None:
         idle_pending = self._idle_work is not None  # work may be left from before this process started
         while True:
+            waiting_since = time.monotonic()
             if self._idle_work is None:
                 first = self._queue.get()
             else:
@@ -230,6 +236,7 @@ class EventWriter:
                 except queue.Empty:
                     idle_pending = self._run_idle_work()
                     continue
+            waited = time.monotonic() - waiting_since
             if first is _STOP:
                 break
             assert isinstance(first, _Job)
@@ -247,11 +254,23 @@ class EventWriter:
                 assert isinstance(item, _Job)
                 group.append(item)
                 size += len(item.rows)
-            if self._process(group, size) and self._idle_work is not None:
+            with self._lock:
+                self._writing += 1
+            stored = self._process(group, size)
+            with self._lock:
+                self._writing -= 1
+                # With several threads the queue may be empty only because another thread took it all.
+                others_writing = self._writing > 0
+            if stored and self._idle_work is not None:
                 idle_pending = True
             if stopping:
                 break
-            light_load = len(group) <= LIGHT_LOAD_GROUP_REQUESTS and self._queue.empty()
+            light_load = (
+                waited >= LIGHT_LOAD_WAIT_S
+                and len(group) <= LIGHT_LOAD_GROUP_REQUESTS
+                and self._queue.empty()
+                and not others_writing
+            )
             if idle_pending and self._take_idle_turn(light_load):
                 idle_pending = self._run_idle_work(LIGHT_LOAD_IDLE_BATCH if light_load else None)
 
