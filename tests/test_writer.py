@@ -29,6 +29,7 @@ from service.storage.registry import Site
 from service.storage.schema import events, projection_queue
 from service.storage.writer import (
     LIGHT_LOAD_IDLE_BATCH,
+    LIGHT_LOAD_REQUESTS,
     EventWriter,
     Overloaded,
     StorageUnavailable,
@@ -512,6 +513,44 @@ def test_idle_work_gets_its_share_under_heavy_load(transactor: Transactor, site:
     # At a quarter of the time, 20 ms of idle work comes back every 80 ms or so: about 12 times in the second.
     # Starved, it would not run at all; unbounded, after every group.
     assert 2 <= len(full_batches) <= 25 < requests
+    # Thousands of requests a second are no light load, whatever the gaps between groups.
+    assert calls.count(LIGHT_LOAD_IDLE_BATCH) <= 3
+
+
+def test_small_groups_at_a_high_rate_are_no_light_load(transactor: Transactor, site: Site) -> None:
+    calls: list[int | None] = []
+
+    def idle_work(_transactor: Transactor, most: int | None) -> int:
+        calls.append(most)
+        time.sleep(0.001)
+        return 1  # there is always more
+
+    writer = EventWriter(transactor, max_batch=1000, queue_limit=1000, idle_work=idle_work, idle_share=0.01)
+    writer.start()
+    time.sleep(0.1)
+    end = time.monotonic() + 0.6
+    requests = 0
+
+    def client() -> None:
+        nonlocal requests
+        while time.monotonic() < end:
+            writer.submit([row(site.id)]).result(timeout=30)
+            requests += 1
+
+    # Three clients back to back: groups of one to three requests, often nothing queued behind them, but
+    # hundreds of requests a second: the projection must not run after each of those groups.
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    time.sleep(0.2)  # the rate of the first windows counts what came before: let it start from quiet
+    calls.clear()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    assert requests > 6 * LIGHT_LOAD_REQUESTS  # a rate well above light load's, or this proves nothing
+    # Only while the rate is first counted (the first LIGHT_LOAD_REQUESTS requests) may it look light;
+    # counted by the rate alone, the projection would run after most of the groups.
+    assert calls.count(LIGHT_LOAD_IDLE_BATCH) <= LIGHT_LOAD_REQUESTS
 
 
 def test_idle_work_runs_in_small_batches_between_groups_under_light_load(

@@ -46,13 +46,14 @@ IdleWork = Callable[[Transactor, int | None], int]
 # The writer counts as idle once no request has come for this long: under load the next requests are
 # usually being parsed while a group commits, and should not find the writer busy with a projection batch.
 IDLE_GRACE_S = 0.05
-# Light load: the writer waited at least LIGHT_LOAD_WAIT_S for a group's first request, the group held at
-# most LIGHT_LOAD_GROUP_REQUESTS, and nothing is queued or being written behind it. Idle work may then run at
-# once, in a batch of at most LIGHT_LOAD_IDLE_BATCH items (about 6 ms of projection), which is all a request
-# arriving meanwhile waits. Under heavy load requests are already queued when the writer looks (or come
-# within a fraction of a millisecond), and groups hold dozens: the projection there ran after most commits
-# on PostgreSQL (two writer threads, small groups) and cost a third of (b) before the wait was part of it.
-LIGHT_LOAD_WAIT_S = 0.002
+# Light load: fewer than LIGHT_LOAD_REQUESTS requests came in the last one or two LIGHT_LOAD_WINDOW_S (under
+# 250 to 500 a second), the group held at most LIGHT_LOAD_GROUP_REQUESTS, and nothing is queued or being
+# written behind it. Idle work may then run at once, in a batch of at most LIGHT_LOAD_IDLE_BATCH items (about
+# 6 ms of projection on SQLite), which is all a request arriving meanwhile waits. A momentary gap is no sign
+# of light load: a saturated server has them too, and projecting in them starved the thread serving requests,
+# which made more gaps (on PostgreSQL it cost (b) a third, docs/design.md).
+LIGHT_LOAD_WINDOW_S = 0.1
+LIGHT_LOAD_REQUESTS = 50
 LIGHT_LOAD_GROUP_REQUESTS = 4
 LIGHT_LOAD_IDLE_BATCH = 50
 # When the writer has nothing to do, it looks for idle work this often (other workers may have queued some).
@@ -151,6 +152,10 @@ class EventWriter:
         self._closed = False
         self._stopped = False  # a writer thread has ended, whatever the reason
         self._writing = 0  # threads writing a group now
+        # Requests the threads took, in windows of LIGHT_LOAD_WINDOW_S: how light the load is.
+        self._window_started = 0.0
+        self._window_requests = 0
+        self._previous_window_requests = 0
         self._threads = [
             threading.Thread(target=self._run, args=(t,), name=f"calltrail-writer-{n}", daemon=True)
             for n, t in enumerate(self._transactors, start=1)
@@ -227,7 +232,6 @@ class EventWriter:
     def _serve_queue(self) -> None:
         idle_pending = self._idle_work is not None  # work may be left from before this process started
         while True:
-            waiting_since = time.monotonic()
             if self._idle_work is None:
                 first = self._queue.get()
             else:
@@ -236,7 +240,6 @@ class EventWriter:
                 except queue.Empty:
                     idle_pending = self._run_idle_work()
                     continue
-            waited = time.monotonic() - waiting_since
             if first is _STOP:
                 break
             assert isinstance(first, _Job)
@@ -256,6 +259,7 @@ class EventWriter:
                 size += len(item.rows)
             with self._lock:
                 self._writing += 1
+                recent_requests = self._count_requests(len(group))
             stored = self._process(group, size)
             with self._lock:
                 self._writing -= 1
@@ -266,13 +270,25 @@ class EventWriter:
             if stopping:
                 break
             light_load = (
-                waited >= LIGHT_LOAD_WAIT_S
+                recent_requests < LIGHT_LOAD_REQUESTS
                 and len(group) <= LIGHT_LOAD_GROUP_REQUESTS
                 and self._queue.empty()
                 and not others_writing
             )
             if idle_pending and self._take_idle_turn(light_load):
                 idle_pending = self._run_idle_work(LIGHT_LOAD_IDLE_BATCH if light_load else None)
+
+    def _count_requests(self, count: int) -> int:
+        """Count a group's requests; how many came in this window and the one before. Holds the lock."""
+        now = time.monotonic()
+        if now - self._window_started >= LIGHT_LOAD_WINDOW_S:
+            # The window just ended counts if it was the last one; after a longer quiet, nothing before does.
+            ended_now = now - self._window_started < 2 * LIGHT_LOAD_WINDOW_S
+            self._previous_window_requests = self._window_requests if ended_now else 0
+            self._window_started = now
+            self._window_requests = 0
+        self._window_requests += count
+        return self._previous_window_requests + self._window_requests
 
     def _take_idle_turn(self, light_load: bool) -> bool:
         """Whether idle work may run now: under light load when no other thread is at it, else once requests
