@@ -6,7 +6,9 @@ application in-process instead: ``--concurrency`` coroutines each send a 1-event
 bench/events.lua's hash events), wait for the answer and send the next, for ``--seconds``. It prints the CPU
 time per request of the thread that serves requests (the event loop) and of every other thread (the
 writer), from each thread's own CPU clock, so changes of a few microseconds per request can be compared.
-uvicorn's own work (sockets, HTTP parsing: about 33 us per request here) is not in these figures.
+uvicorn's own work (sockets, HTTP parsing: about 30 us per request here) is not in these figures; the
+load's own (building each body, about 5 us) is, in the event loop's: compare figures with each other, and
+take old and new code one after the other, since the machine's speed drifts by about 10 % over minutes.
 
     .venv/bin/python bench/hotpath.py                      # CallTrail on a fresh SQLite file
     .venv/bin/python bench/hotpath.py --app noop           # bench/noop_app.py, the ceiling of the stack
@@ -61,12 +63,19 @@ def batch(site_key: str, events: int) -> bytes:
 
 
 def thread_cpu_s() -> dict[str, float]:
-    """CPU seconds used so far by each live thread of this process, by thread name."""
-    return {
-        thread.name: time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-        for thread in threading.enumerate()
-        if thread.ident is not None
-    }
+    """CPU seconds used so far by the live threads of this process, summed by thread name (AnyIO's worker
+    threads share one). A thread that ends during a run takes its CPU time with it: none does in this
+    benchmark's runs, whose threads (the loop, the writer, the thread pool) live as long as the app."""
+    used: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            seconds = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, ProcessLookupError):  # it ended meanwhile
+            continue
+        used[thread.name] = used.get(thread.name, 0.0) + seconds
+    return used
 
 
 async def one_request(app: Asgi, body: bytes) -> int:

@@ -56,7 +56,8 @@ class CallTrailApp(Starlette):
     _ingest = IngestEndpoint()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == INGEST_PATH:
+        # uvicorn puts --root-path in front of the path (Starlette's router takes it off again).
+        if scope["type"] == "http" and scope["path"] == scope.get("root_path", "") + INGEST_PATH:
             scope["app"] = self
             await self._ingest(scope, receive, send)
         else:

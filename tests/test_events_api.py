@@ -320,6 +320,18 @@ async def test_client_gone_before_its_body_gets_no_answer_and_stores_nothing(
     assert stored_rows(engine) == []
 
 
+async def test_ingestion_is_served_under_a_root_path(settings: Settings, site: Site, engine: Engine) -> None:
+    # What uvicorn's --root-path does: the prefix stays in the path, and root_path says what it is.
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, root_path="/calltrail")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            content = body(batch(site.site_key, [hash_event(1, "#?a=1")]))
+            response = await client.post("/calltrail/v1/events", content=content, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    assert [row.seq for row in stored_rows(engine)] == [1]
+
+
 async def test_other_methods_are_405_with_allow(api: httpx.AsyncClient, site: Site) -> None:
     for method in ("GET", "PUT", "DELETE"):
         response = await api.request(method, "/v1/events", headers={"origin": ORIGIN})

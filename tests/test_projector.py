@@ -101,8 +101,8 @@ def test_rebuild_takes_the_queue_along(settings: Settings, engine: Engine, site:
 async def test_every_query_sees_what_was_acknowledged_before_it(
     settings: Settings, engine: Engine, site: Site
 ) -> None:
-    # The writer projects only after 50 ms without requests, so a query sent right after each answer would
-    # read stale records if it did not wait for the projection.
+    # The writer projects only after it has answered the commit's requests (at once under light load), so a
+    # query sent right after each answer would read stale records if it did not wait for the projection.
     key = create_key(engine, "read", "tests").plaintext
     headers = {"origin": ORIGIN, "content-type": "text/plain"}
     async with running_app(settings) as api:

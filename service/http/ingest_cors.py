@@ -23,7 +23,8 @@ RawHeaders = list[tuple[bytes, bytes]]
 # Without Access-Control-Expose-Headers a cross-origin page cannot read Retry-After (not a CORS-safelisted
 # header), and the shim could not honour it on 429 and 503.
 _ANSWER_HEADERS: RawHeaders = [(b"access-control-expose-headers", b"Retry-After"), (b"vary", b"Origin")]
-_PREFLIGHT_HEADERS: RawHeaders = [
+# What a preflight answer adds to the headers of every answer (``cors_headers``).
+PREFLIGHT_HEADERS: RawHeaders = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type"),
     (b"access-control-max-age", str(PREFLIGHT_MAX_AGE_S).encode()),
@@ -33,10 +34,6 @@ _PREFLIGHT_HEADERS: RawHeaders = [
 def cors_headers(origin: str) -> RawHeaders:
     """The headers every answer to an allowed origin carries."""
     return [(b"access-control-allow-origin", origin.encode("latin-1")), *_ANSWER_HEADERS]
-
-
-def preflight_headers(origin: str) -> RawHeaders:
-    return [*cors_headers(origin), *_PREFLIGHT_HEADERS]
 
 
 def origin_allowed_by_cache(sites: SiteDirectory, origin: str | None) -> bool:

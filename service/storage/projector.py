@@ -2,9 +2,9 @@
 
 The writer stores events and queues their ids in one transaction and answers at once; the projection
 (storage/projection.py) then derives sessions, actions and rollups from queued events in batches of its own,
-in the writer thread's idle time (storage/writer.py says when). Each batch removes its ids from the queue in
-the transaction that writes what they derive, so an event leaves the queue exactly when its projection is
-committed. Several workers' projectors share one queue: on PostgreSQL each claims rows with
+in the writer thread, between its commits (storage/writer.py says when). Each batch removes its ids from the
+queue in the transaction that writes what they derive, so an event leaves the queue exactly when its
+projection is committed. Several workers' projectors share one queue: on PostgreSQL each claims rows with
 FOR UPDATE SKIP LOCKED, and the projection's advisory locks order what they derive; SQLite has one writer.
 
 Readers that must see everything acknowledged so far wait with ``wait_until_projected``.
@@ -98,6 +98,7 @@ class QueuedProjection:
         self.timeouts = timeouts
         self.batch = batch
         self._measured_at = 0.0
+        self._last_backlog = 0  # as last measured
 
     def __call__(self, transactor: Transactor, most: int | None = None) -> int:
         started = time.perf_counter()
@@ -141,12 +142,15 @@ class QueuedProjection:
         return len(ids)
 
     def _measure(self, transactor: Transactor, *, idle: bool) -> None:
-        # Counting a large queue takes a while: at most once a second, and at once when it has emptied.
+        # Counting a large queue takes a while: at most once a second, and at once when it has emptied after
+        # a backlog (so the gauges read 0 without waiting). Under light load every small batch empties the
+        # queue: counting after each would cost a transaction per commit.
         now = time.monotonic()
-        if not idle and now - self._measured_at < 1.0:
+        if not (idle and self._last_backlog) and now - self._measured_at < 1.0:
             return
         self._measured_at = now
         found = transactor.run(backlog)
+        self._last_backlog = found.events
         metrics.PROJECTION_BACKLOG.set(found.events)
         lag = 0.0 if found.oldest_received_at is None else time.time() - found.oldest_received_at / 1000
         metrics.PROJECTION_LAG.set(max(0.0, lag))

@@ -8,8 +8,9 @@ durable. While one transaction commits, the next requests queue up and go togeth
 
 The same thread does the projection of stored events (storage/projector.py) as its *idle work*:
 * whenever no request has come for a moment (``IDLE_GRACE_S``), a full batch;
-* under light load, right after a group of a few requests with nothing queued behind it, a small batch
-  (``LIGHT_LOAD_IDLE_BATCH``), so that a server that is never quiet for long still projects as events come;
+* under light load (a low rate of requests, a small group, nothing queued or being written behind it), right
+  after the group, a small batch (at least ``LIGHT_LOAD_IDLE_BATCH`` items, as many as the group stored), so
+  that a server that is never quiet for long still projects as events come;
 * and under heavy load, for at least ``idle_share`` of the writer's time (measured: after a batch that took
   t seconds, the next one may wait t x (1 - share) / share), so that a saturated server still makes progress.
 Requests come first: a batch of idle work is bounded, and a request arriving during one waits for it at most.
@@ -48,10 +49,10 @@ IdleWork = Callable[[Transactor, int | None], int]
 IDLE_GRACE_S = 0.05
 # Light load: fewer than LIGHT_LOAD_REQUESTS requests came in the last one or two LIGHT_LOAD_WINDOW_S (under
 # 250 to 500 a second), the group held at most LIGHT_LOAD_GROUP_REQUESTS, and nothing is queued or being
-# written behind it. Idle work may then run at once, in a batch of at most LIGHT_LOAD_IDLE_BATCH items (about
-# 6 ms of projection on SQLite), which is all a request arriving meanwhile waits. A momentary gap is no sign
-# of light load: a saturated server has them too, and projecting in them starved the thread serving requests,
-# which made more gaps (on PostgreSQL it cost (b) a third, docs/design.md).
+# written behind it. Idle work may then run at once, in a batch of LIGHT_LOAD_IDLE_BATCH items (about 6 ms of
+# projection on SQLite) or as many as the group stored, which is all a request arriving meanwhile waits.
+# A momentary gap is no sign of light load: a saturated server has them too, and projecting in them starved
+# the thread serving requests, which made more gaps (on PostgreSQL it cost (b) a third, docs/design.md).
 LIGHT_LOAD_WINDOW_S = 0.1
 LIGHT_LOAD_REQUESTS = 50
 LIGHT_LOAD_GROUP_REQUESTS = 4
@@ -132,7 +133,7 @@ class EventWriter:
         max_batch: int,
         queue_limit: int,
         idle_work: IdleWork | None = None,
-        idle_share: float = 0.1,
+        idle_share: float = 0.02,
     ) -> None:
         # One thread per transactor, all serving the one queue: on PostgreSQL a second transaction can be
         # under way while the first waits for its commit; SQLite takes one writer at a time, so one thread.
@@ -276,7 +277,9 @@ class EventWriter:
                 and not others_writing
             )
             if idle_pending and self._take_idle_turn(light_load):
-                idle_pending = self._run_idle_work(LIGHT_LOAD_IDLE_BATCH if light_load else None)
+                # Under light load, as much as the group stored: large batches must not outrun the projection.
+                most = max(LIGHT_LOAD_IDLE_BATCH, size) if light_load else None
+                idle_pending = self._run_idle_work(most)
 
     def _count_requests(self, count: int) -> int:
         """Count a group's requests; how many came in this window and the one before. Holds the lock."""
