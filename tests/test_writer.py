@@ -31,6 +31,7 @@ from service.storage.writer import (
     LIGHT_LOAD_IDLE_BATCH,
     LIGHT_LOAD_REQUESTS,
     EventWriter,
+    IdleWork,
     Overloaded,
     StorageUnavailable,
     WriterClosed,
@@ -479,13 +480,20 @@ def test_failures_are_classified_by_sqlstate(error: BaseException, kind: str) ->
     assert classify_failure(error) == kind
 
 
-def test_idle_work_gets_its_share_under_heavy_load(transactor: Transactor, site: Site) -> None:
-    calls: list[int | None] = []
+def endless_idle_work(calls: list[int | None], seconds: float) -> IdleWork:
+    """Idle work that notes how much it was asked to take, takes ``seconds``, and always has more."""
 
     def idle_work(_transactor: Transactor, most: int | None) -> int:
         calls.append(most)
-        time.sleep(0.02)
-        return 1  # there is always more
+        time.sleep(seconds)
+        return 1
+
+    return idle_work
+
+
+def test_idle_work_gets_its_share_under_heavy_load(transactor: Transactor, site: Site) -> None:
+    calls: list[int | None] = []
+    idle_work = endless_idle_work(calls, 0.02)
 
     writer = EventWriter(
         transactor, max_batch=1000, queue_limit=100_000, idle_work=idle_work, idle_share=0.25
@@ -517,11 +525,7 @@ def test_idle_work_gets_its_share_under_heavy_load(transactor: Transactor, site:
 
 def test_small_groups_at_a_high_rate_are_no_light_load(transactor: Transactor, site: Site) -> None:
     calls: list[int | None] = []
-
-    def idle_work(_transactor: Transactor, most: int | None) -> int:
-        calls.append(most)
-        time.sleep(0.001)
-        return 1  # there is always more
+    idle_work = endless_idle_work(calls, 0.001)
 
     writer = EventWriter(transactor, max_batch=1000, queue_limit=1000, idle_work=idle_work, idle_share=0.01)
     writer.start()
@@ -554,11 +558,7 @@ def test_idle_work_runs_in_small_batches_between_groups_under_light_load(
     transactor: Transactor, site: Site
 ) -> None:
     calls: list[int | None] = []
-
-    def idle_work(_transactor: Transactor, most: int | None) -> int:
-        calls.append(most)
-        time.sleep(0.005)
-        return 1  # there is always more
+    idle_work = endless_idle_work(calls, 0.005)
 
     # A share this small would give 5 ms of idle work once every half second or so.
     writer = EventWriter(transactor, max_batch=1000, queue_limit=1000, idle_work=idle_work, idle_share=0.01)
