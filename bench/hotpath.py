@@ -11,6 +11,7 @@ load's own (building each body, about 5 us) is, in the event loop's: compare fig
 take old and new code one after the other, since the machine's speed drifts by about 10 % over minutes.
 
     .venv/bin/python bench/hotpath.py                      # CallTrail on a fresh SQLite file
+    .venv/bin/python bench/hotpath.py --backend postgresql # on a scratch database of --pg-url's server
     .venv/bin/python bench/hotpath.py --app noop           # bench/noop_app.py, the ceiling of the stack
     .venv/bin/python bench/hotpath.py --repeat 5 --events 50
 """
@@ -19,15 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import itertools
 import os
+import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +136,31 @@ async def drive(app: Asgi, site_key: str, events: int, concurrency: int, seconds
     return counts[0], counts[1]
 
 
+@contextlib.contextmanager
+def scratch_database(backend: str, tmp: str, admin_url: str) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file in ``tmp``, or a PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp}/hotpath.db"
+        return
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"calltrail_hotpath_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 async def run(args: argparse.Namespace) -> list[dict[str, float]]:
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         site_key = "noop"
         if args.app == "noop":
             # Imported by name: mypy checks bench/ as loose files, and would see this module twice.
@@ -148,7 +173,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, float]]:
             from service.storage.migrations import upgrade
             from service.storage.registry import add_site
 
-            url = f"sqlite:///{tmp}/hotpath.db"
+            url = stack.enter_context(scratch_database(args.backend, tmp, args.pg_url))
             os.environ["CALLTRAIL_DATABASE_URL"] = url
             # As in bench/ingest.py: the limiter runs, the load never reaches it; the environment may differ.
             os.environ.setdefault("CALLTRAIL_LOG_LEVEL", "warning")
@@ -197,6 +222,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--app", choices=["calltrail", "noop"], default="calltrail")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql+psycopg://root@127.0.0.1:5432/postgres",
+        help="an administrative connection to the PostgreSQL server that gets the scratch database",
+    )
     parser.add_argument("--events", type=int, default=1, help="events per request")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--seconds", type=float, default=5.0)
