@@ -97,8 +97,15 @@ def _http_children(route: str, method: str, status: int) -> tuple[Any, Any]:
     return HTTP_REQUESTS.labels(route, method, str(status)), HTTP_SECONDS.labels(route)
 
 
+# A client may send any token as its method: the others are counted as "other", so that the label set (and
+# the cache of children above) stays small whatever clients send.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_http(route: str, method: str, status: int, seconds: float) -> None:
     """One answered request. Route templates, methods and statuses are few (the label set stays small)."""
+    if method not in _KNOWN_METHODS:
+        method = "other"
     requests, latency = _http_children(route, method, status)
     requests.inc()
     latency.observe(seconds)

@@ -37,6 +37,7 @@ async def test_metrics_count_events_requests_and_batches(api: httpx.AsyncClient,
     await api.post("/v1/events", content=body(batch(site.site_key, [event])), headers=headers)
     await api.get("/no/such/path/123")
     await api.request("BREW", "/v1/events", headers=headers)  # any token is a method; labels stay few
+    await api.request("BREW", "/healthz")
     await api.options("/v1/events", headers=headers)
     after = await scrape(api)
 
@@ -49,6 +50,7 @@ async def test_metrics_count_events_requests_and_batches(api: httpx.AsyncClient,
     assert delta("calltrail_http_requests_total", route="/v1/events", method="POST", status="200") == 2
     assert delta("calltrail_http_requests_total", route="unmatched", method="GET", status="404") == 1
     assert delta("calltrail_http_requests_total", route="/v1/events", method="other", status="405") == 1
+    assert delta("calltrail_http_requests_total", route="/healthz", method="other", status="405") == 1
     assert delta("calltrail_http_requests_total", route="/v1/events", method="OPTIONS", status="204") == 1
     assert delta("calltrail_writer_batch_events_count") == 2
     assert delta("calltrail_writer_commit_seconds_count") == 2

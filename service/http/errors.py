@@ -76,8 +76,12 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+def internal_error_body() -> dict[str, Any]:
+    return error_body("internal_error", "the server failed; the error is logged")
+
+
 def internal_error_response() -> Response:
-    return error_response(500, "internal_error", "the server failed; the error is logged")
+    return JSONResponse(internal_error_body(), status_code=500)
 
 
 EXCEPTION_HANDLERS = {
