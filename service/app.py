@@ -24,7 +24,8 @@ from service.http.events import INGEST_PATH, IngestEndpoint
 from service.http.observability import RequestMetricsMiddleware
 from service.http.ratelimit import RateLimits
 from service.http.state import AppState
-from service.storage.engine import is_sqlite_url, make_engine, make_transactor
+from service.storage.engine import asyncpg_dsn, is_sqlite_url, make_engine, make_transactor
+from service.storage.loop_writer import LoopEventWriter, ProjectionThread
 from service.storage.migrations import check_current
 from service.storage.projector import QueuedProjection
 from service.storage.registry import SiteDirectory
@@ -72,6 +73,27 @@ def pii_policy(settings: Settings) -> PiiPolicy:
     return PiiPolicy(settings.pii_mode, settings.pii_key.encode())
 
 
+def make_writer(settings: Settings, sqlite: bool) -> EventWriter | LoopEventWriter:
+    """SQLite's writer is a thread; PostgreSQL's commits on the serving event loop (start it there), with
+    the projection in a thread of its own."""
+    projection = QueuedProjection(session_timeouts(settings), settings.projection_batch)
+    if sqlite:
+        return EventWriter(
+            make_transactor(settings),
+            max_batch=settings.writer_max_batch,
+            queue_limit=settings.writer_queue_limit,
+            idle_work=projection,
+            idle_share=settings.projection_share,
+        )
+    return LoopEventWriter(
+        asyncpg_dsn(settings.database_url),
+        connections=settings.writer_connections,
+        max_batch=settings.writer_max_batch,
+        queue_limit=settings.writer_queue_limit,
+        projection=ProjectionThread(make_transactor(settings), projection, settings.projection_share),
+    )
+
+
 def create_app(settings: Settings | None = None) -> CallTrailApp:
     settings = settings or Settings.from_env()
 
@@ -82,14 +104,7 @@ def create_app(settings: Settings | None = None) -> CallTrailApp:
         read_engine = make_engine(settings, "read")
         try:
             check_current(read_engine)
-            threads = 1 if sqlite else settings.writer_threads
-            writer = EventWriter(
-                [make_transactor(settings) for _ in range(threads)],
-                max_batch=settings.writer_max_batch,
-                queue_limit=settings.writer_queue_limit,
-                idle_work=QueuedProjection(session_timeouts(settings), settings.projection_batch),
-                idle_share=settings.projection_share,
-            )
+            writer = make_writer(settings, sqlite)
             writer.start()
             try:
                 app.state.calltrail = AppState(
@@ -106,7 +121,10 @@ def create_app(settings: Settings | None = None) -> CallTrailApp:
                 yield
             finally:
                 # Uvicorn has finished the requests in flight by now; commit whatever they left queued.
-                writer.close(WRITER_DRAIN_TIMEOUT_S)
+                if isinstance(writer, LoopEventWriter):
+                    await writer.close(WRITER_DRAIN_TIMEOUT_S)
+                else:
+                    writer.close(WRITER_DRAIN_TIMEOUT_S)
         finally:
             read_engine.dispose()
             metrics.forget_process(os.getpid())

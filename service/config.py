@@ -83,6 +83,8 @@ class SettingSpec:
     env: str
     parse: Callable[[str], Any]
     doc: str
+    # The variable's earlier name, still read when the current one is not set.
+    former_env: str | None = None
 
 
 SETTINGS_SPEC: tuple[SettingSpec, ...] = (
@@ -138,10 +140,11 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
     ),
     SettingSpec(
-        "writer_threads",
-        "CALLTRAIL_WRITER_THREADS",
+        "writer_connections",
+        "CALLTRAIL_WRITER_CONNECTIONS",
         _parse_int(1, 8),
         "PostgreSQL: transactions one worker's writer keeps under way at once (SQLite always takes one).",
+        former_env="CALLTRAIL_WRITER_THREADS",
     ),
     SettingSpec(
         "projection_batch",
@@ -237,7 +240,7 @@ class Settings:
     site_cache_s: float = 5.0
     writer_max_batch: int = 5000
     writer_queue_limit: int = 50_000
-    writer_threads: int = 2
+    writer_connections: int = 2
     projection_batch: int = 1000
     projection_share: float = 0.02
     read_wait_ms: int = 2000
@@ -259,6 +262,8 @@ class Settings:
         problems: list[str] = []
         for spec in SETTINGS_SPEC:
             raw = env.get(spec.env)
+            if not raw and spec.former_env:
+                raw = env.get(spec.former_env)
             if raw is None or raw == "":
                 continue
             try:

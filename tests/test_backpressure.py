@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 
 from service.config import Settings
 from service.storage.events import count_events
+from service.storage.loop_writer import LoopEventWriter
 from service.storage.registry import Site
+from service.storage.writer import EventWriter, StorageUnavailable, WriterClosed
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN, running_app
 from tests.test_events_api import assert_error
@@ -96,15 +98,21 @@ async def test_full_sqlite_answers_503_and_keeps_what_it_had(
     )
 
 
+def refuse_writes(monkeypatch: pytest.MonkeyPatch, refusal: StorageUnavailable) -> None:
+    """Have the writer refuse every write, whichever writer the backend uses."""
+
+    async def refuse(_self: object, _rows: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(EventWriter, "write", refuse)
+    monkeypatch.setattr(LoopEventWriter, "write", refuse)
+
+
 async def test_unavailable_database_is_503_without_its_details(
     api: httpx.AsyncClient, site: Site, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.storage.writer import EventWriter, StorageUnavailable
-
-    def refuse(_self: EventWriter, _rows: object) -> None:
-        raise StorageUnavailable("INSERT INTO events ... [parameters: ('#?mobile=18888888888',)]")
-
-    monkeypatch.setattr(EventWriter, "_enqueue", refuse)
+    cause = "INSERT INTO events ... [parameters: ('#?mobile=18888888888',)]"
+    refuse_writes(monkeypatch, StorageUnavailable(cause))
     response = await api.post(
         "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
     )
@@ -118,12 +126,7 @@ async def test_unavailable_database_is_503_without_its_details(
 async def test_shutting_down_is_503(
     api: httpx.AsyncClient, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.storage.writer import EventWriter, WriterClosed
-
-    def closed(_self: EventWriter, _rows: object) -> None:
-        raise WriterClosed("the server is shutting down")
-
-    monkeypatch.setattr(EventWriter, "_enqueue", closed)
+    refuse_writes(monkeypatch, WriterClosed("the server is shutting down"))
     response = await api.post(
         "/v1/events", content=body(batch(site.site_key, [hash_event(1, "#")])), headers=HEADERS
     )

@@ -12,6 +12,7 @@ from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
 from service.http.ratelimit import RateLimits
+from service.storage.loop_writer import LoopEventWriter
 from service.storage.registry import SiteDirectory
 from service.storage.writer import EventWriter
 
@@ -20,7 +21,7 @@ from service.storage.writer import EventWriter
 class AppState:
     settings: Settings
     read_engine: Engine
-    writer: EventWriter
+    writer: EventWriter | LoopEventWriter
     sites: SiteDirectory
     rate_limits: RateLimits
     pii: PiiPolicy

@@ -45,6 +45,11 @@ def normalize_url(url: str, driver: str = SYNC_POSTGRES_DRIVER) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The ``postgresql://`` DSN asyncpg itself takes, for a PostgreSQL URL of any driver."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -166,7 +171,7 @@ class AsyncpgTransactor:
         # uvloop when installed (it is with the server): its I/O runs in C, without the GIL, so the writer's
         # round trips take less of it from the thread that parses requests.
         self._loop = _new_event_loop()
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dsn = asyncpg_dsn(url)
         self._held: asyncpg.Connection | None = None  # for fetch_single, connected on first use
         self._engine: AsyncEngine = create_async_engine(
             url,

@@ -99,7 +99,7 @@ def store_new(transactor: Transactor, rows: Sequence[EventRow]) -> set[EventKey]
         # One statement, so one round trip with no BEGIN and COMMIT of its own: it is a transaction.
         record = transactor.fetch_single(POSTGRES_INSERT["asyncpg"], orjson.dumps(rows).decode())
         assert record is not None
-        return _keys(record[0], record[1])
+        return keys_from_arrays(record[0], record[1])
     return transactor.run(lambda conn: insert_new(conn, rows))
 
 
@@ -158,10 +158,10 @@ def _insert_postgres(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey
     document = orjson.dumps(rows).decode()
     # The new keys come back as two arrays in one row: a thousand result rows cost more to process.
     site_ids, event_ids = conn.exec_driver_sql(POSTGRES_INSERT[conn.dialect.driver], (document,)).one()
-    return _keys(site_ids, event_ids)
+    return keys_from_arrays(site_ids, event_ids)
 
 
-def _keys(site_ids: list[int] | None, event_ids: list[str] | None) -> set[EventKey]:
+def keys_from_arrays(site_ids: list[int] | None, event_ids: list[str] | None) -> set[EventKey]:
     return set(zip(site_ids or (), event_ids or (), strict=True))
 
 

@@ -25,9 +25,9 @@ from service import metrics
 from service.domain.sessions import Timeouts
 from service.storage.engine import Transactor
 from service.storage.events import COLUMNS, EventRow
+from service.storage.failures import classify_failure
 from service.storage.projection import project
 from service.storage.schema import events, projection_queue
-from service.storage.writer import classify_failure
 
 log = logging.getLogger("calltrail.projector")
 

@@ -1,0 +1,286 @@
+"""PostgreSQL's group commit on the serving event loop: no writer thread, so no GIL hand-off per commit.
+
+asyncpg is asynchronous, so the commits need no thread of their own: a few committer tasks on the loop that
+serves requests each keep one connection and take whatever requests queued while the previous commit was
+under way (group commit, as storage/writer.py does in a thread for SQLite). A request is answered only after
+the transaction holding its rows has committed. The projection, which is synchronous SQLAlchemy code, still
+runs in a thread of its own (``ProjectionThread``), when the loop's ``IdleSchedule`` gives it a turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+
+import asyncpg
+import orjson
+
+from service import metrics
+from service.storage.engine import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Transactor
+from service.storage.events import POSTGRES_INSERT, EventKey, EventRow, keys_from_arrays
+from service.storage.failures import (
+    TRANSIENT_RETRIES,
+    Outcome,
+    Overloaded,
+    StorageUnavailable,
+    WriterClosed,
+    classify_failure,
+    one_line,
+    refusals,
+)
+from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, LIGHT_LOAD_IDLE_BATCH, IdleSchedule, IdleWork
+from service.storage.writer import claim_rows
+
+log = logging.getLogger("calltrail.writer")
+
+
+class _LoopJob:
+    __slots__ = ("rows", "waiter")
+
+    def __init__(self, rows: Sequence[EventRow], waiter: asyncio.Future[set[EventKey]]) -> None:
+        self.rows = rows
+        self.waiter = waiter
+
+
+_STOP = object()
+
+
+class ProjectionThread:
+    """The idle work (the projection) in a thread of its own, for a writer that commits on an event loop.
+
+    The writer gives it turns (``run_turn``) after its groups, as the schedule allows; the thread also takes
+    turns of its own when no request has come for ``IDLE_GRACE_S``. It owns its transactor (asyncpg's
+    connections are bound to the thread's private event loop)."""
+
+    def __init__(self, transactor: Transactor, work: IdleWork, share: float) -> None:
+        self.schedule = IdleSchedule(work, share)
+        self._transactor = transactor
+        self._turns: queue.SimpleQueue[int | object | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="calltrail-projection", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run_turn(self, most: int | None) -> None:
+        """Run a turn the caller took from the schedule (``IdleSchedule.take_turn``)."""
+        self._turns.put(most)
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self._thread.ident is None:
+            self._transactor.dispose()
+            return
+        self._turns.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            pending = True  # work may be left from before this process started
+            while True:
+                try:
+                    turn = self._turns.get(timeout=IDLE_GRACE_S if pending else IDLE_POLL_S)
+                except queue.Empty:
+                    # Idle: no turn came and no request either, for a while.
+                    if self.schedule.quiet_for(IDLE_GRACE_S) and self.schedule.take_turn(light_load=True):
+                        pending = self.schedule.run(self._transactor)
+                    continue
+                if turn is _STOP:
+                    return
+                assert turn is None or isinstance(turn, int)
+                pending = self.schedule.run(self._transactor, turn)
+        finally:
+            self._transactor.dispose()
+
+
+class LoopEventWriter:
+    """``write`` as EventWriter has it, for PostgreSQL, with commits made on the calling event loop."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        connections: int,
+        max_batch: int,
+        queue_limit: int,
+        projection: ProjectionThread | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._projection = projection
+        self._writing = 0  # committers writing a group now
+        self._connection_count = connections
+        self._max_batch = max_batch
+        self._queue_limit = queue_limit
+        self._jobs: collections.deque[_LoopJob] = collections.deque()
+        self._pending = 0
+        self._ready: asyncio.Event | None = None
+        self._committers: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._stopped = False
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def start(self) -> None:
+        """Start the committers on the running loop (the one that will call ``write``)."""
+        self._ready = asyncio.Event()
+        if self._projection is not None:
+            self._projection.start()
+        loop = asyncio.get_running_loop()
+        self._committers = [
+            loop.create_task(self._commit_forever(), name=f"calltrail-committer-{n}")
+            for n in range(1, self._connection_count + 1)
+        ]
+
+    async def write(self, rows: Sequence[EventRow]) -> set[EventKey]:
+        """Store rows in the next group commit; the keys that were newly stored (see EventWriter.write)."""
+        if self._closed:
+            metrics.WRITER_FAILURES.labels("closed").inc()
+            raise WriterClosed("the server is shutting down")
+        if self._stopped:
+            raise StorageUnavailable("the writer has stopped")
+        if self._pending + len(rows) > self._queue_limit and self._pending > 0:
+            metrics.WRITER_FAILURES.labels("overloaded").inc()
+            raise Overloaded(f"{self._pending} events are already waiting to be written")
+        assert self._ready is not None, "start() first"
+        waiter: asyncio.Future[set[EventKey]] = asyncio.get_running_loop().create_future()
+        self._pending += len(rows)
+        self._jobs.append(_LoopJob(rows, waiter))
+        metrics.WRITER_QUEUE_EVENTS.inc(len(rows))
+        self._ready.set()
+        return await waiter
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop taking work, commit what was queued, close the connections."""
+        if self._closed or self._ready is None:
+            self._closed = True
+            if self._projection is not None:
+                self._projection.stop(0)
+            return
+        self._closed = True
+        self._ready.set()
+        _done, late = await asyncio.wait(self._committers, timeout=timeout)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for job in self._jobs:  # left after the timeout: refused, never silently dropped
+            if not job.waiter.done():
+                job.waiter.set_exception(WriterClosed("the server shut down before this was written"))
+        self._jobs.clear()
+        if self._projection is not None:
+            # A projection batch under way finishes (or fails and stays queued in the database).
+            await asyncio.to_thread(self._projection.stop, timeout)
+
+    async def _commit_forever(self) -> None:
+        assert self._ready is not None
+        connection: asyncpg.Connection | None = None
+        try:
+            while True:
+                if not self._jobs:
+                    if self._closed:
+                        return
+                    self._ready.clear()
+                    await self._ready.wait()
+                    continue
+                group: list[_LoopJob] = []
+                size = 0
+                while self._jobs and size < self._max_batch:
+                    job = self._jobs.popleft()
+                    group.append(job)
+                    size += len(job.rows)
+                if self._jobs:
+                    self._ready.set()  # another committer may take the rest meanwhile
+                connection = await self._commit(connection, group, size)
+        except BaseException:
+            self._stopped = True
+            raise
+        finally:
+            if connection is not None:
+                connection.terminate()
+
+    async def _commit(
+        self, connection: asyncpg.Connection | None, group: list[_LoopJob], size: int
+    ) -> asyncpg.Connection | None:
+        schedule = None if self._projection is None else self._projection.schedule
+        recent_requests = 0 if schedule is None else schedule.count_requests(len(group))
+        outcomes: list[Outcome] = []
+        self._writing += 1
+        try:
+            started = time.perf_counter()
+            connection, outcomes = await self._attempt(connection, group)
+            metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.WRITER_BATCH_EVENTS.observe(size)
+            metrics.WRITER_BATCH_REQUESTS.observe(len(group))
+        except Exception as exc:  # never leave a request waiting, whatever went wrong here
+            log.error("writer failure: %s", one_line(exc), exc_info=exc)
+            outcomes = [exc] * len(group)
+        finally:
+            metrics.WRITER_QUEUE_EVENTS.dec(size)
+            self._pending -= size
+            self._writing -= 1
+            for job, outcome in zip(group, outcomes or [WriterClosed("stopped")] * len(group), strict=True):
+                if job.waiter.done():  # cancelled: that request's client saw no answer
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.waiter.set_exception(outcome)
+                else:
+                    job.waiter.set_result(outcome)
+        if schedule is not None and any(isinstance(outcome, set) and outcome for outcome in outcomes):
+            nothing_behind = not self._jobs and self._writing == 0
+            light_load = schedule.light_load(recent_requests, len(group), nothing_behind)
+            if schedule.take_turn(light_load):
+                # Under light load, as much as the group stored: large batches must not outrun the projection.
+                assert self._projection is not None
+                self._projection.run_turn(max(LIGHT_LOAD_IDLE_BATCH, size) if light_load else None)
+        return connection
+
+    async def _attempt(
+        self, connection: asyncpg.Connection | None, group: list[_LoopJob]
+    ) -> tuple[asyncpg.Connection | None, list[Outcome]]:
+        for attempt in range(1, TRANSIENT_RETRIES + 2):
+            try:
+                if connection is None or connection.is_closed():
+                    connection = await asyncpg.connect(
+                        self._dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=STATEMENT_TIMEOUT_S
+                    )
+                return connection, await self._write(connection, group)
+            except Exception as exc:
+                kind = classify_failure(exc)
+                if kind == "unavailable" and connection is not None:
+                    # The connection may be broken (a restarted server): the next group connects afresh.
+                    connection.terminate()
+                    connection = None
+                if kind == "retry" and attempt <= TRANSIENT_RETRIES:
+                    log.warning("transaction aborted (%s); retrying", one_line(exc))
+                    continue
+                if kind in ("retry", "unavailable"):
+                    return connection, refusals(len(group), exc)
+                if len(group) == 1:
+                    log.error("write failed: %s", one_line(exc), exc_info=exc)
+                    metrics.WRITER_FAILURES.labels("error").inc()
+                    return connection, [exc]
+                outcomes: list[Outcome] = []
+                for job in group:  # isolate the request at fault
+                    connection, alone = await self._attempt(connection, [job])
+                    outcomes += alone
+                return connection, outcomes
+        raise AssertionError("unreachable")
+
+    async def _write(self, connection: asyncpg.Connection, group: list[_LoopJob]) -> list[Outcome]:
+        rows, claimed = claim_rows([job.rows for job in group])
+        # One statement, so one round trip with no BEGIN and COMMIT of its own: it is a transaction.
+        record = await connection.fetchrow(POSTGRES_INSERT["asyncpg"], orjson.dumps(rows).decode())
+        assert record is not None
+        outcomes: list[Outcome] = [set() for _ in group]
+        for key in keys_from_arrays(record[0], record[1]):
+            outcome = outcomes[claimed[key]]
+            assert isinstance(outcome, set)
+            outcome.add(key)
+        return outcomes
