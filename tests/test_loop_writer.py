@@ -15,7 +15,7 @@ from service import metrics
 from service.app import session_timeouts
 from service.config import Settings
 from service.storage.engine import asyncpg_dsn, make_transactor
-from service.storage.events import EventKey, count_events
+from service.storage.events import EventKey, count_events, insert_new
 from service.storage.idle import LIGHT_LOAD_IDLE_BATCH
 from service.storage.loop_writer import LoopEventWriter, ProjectionThread
 from service.storage.projector import QueuedProjection
@@ -254,25 +254,39 @@ def test_idle_work_gets_its_share_under_heavy_load(settings: Settings, site: Sit
     assert 2 <= len(full_batches) <= 25 < requests
 
 
-def test_projection_runs_while_idle_and_stops_with_the_writer(
+def queued_for_projection(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(projection_queue)).scalar_one())
+
+
+def test_the_projection_thread_projects_in_idle_time_and_stops_with_the_writer(
     settings: Settings, engine: Engine, site: Site
 ) -> None:
+    # Stored by another worker (or before this one started): no commit of this writer gives a turn for them.
+    with engine.begin() as conn:
+        insert_new(conn, [row(site.id, seq=i) for i in range(30)])
+    assert queued_for_projection(engine) == 30
     work = QueuedProjection(session_timeouts(settings), 1000)
     writer = loop_writer(settings, projection=ProjectionThread(make_transactor(settings), work, share=0.02))
 
     async def scenario() -> int:
-        await writer.write([row(site.id, seq=i) for i in range(30)])
         deadline = time.monotonic() + 10
-        queued = -1
-        while time.monotonic() < deadline and queued != 0:
+        while time.monotonic() < deadline and queued_for_projection(engine):
             await asyncio.sleep(0.05)
-            with engine.connect() as conn:
-                queued = conn.execute(select(func.count()).select_from(projection_queue)).scalar_one()
-        return queued
+        return queued_for_projection(engine)
 
     assert with_writer(writer, scenario) == 0
-    assert not projection_threads_alive()
+    assert not any(t.name == "calltrail-projection" and t.is_alive() for t in threading.enumerate())
 
 
-def projection_threads_alive() -> bool:
-    return any(t.name == "calltrail-projection" and t.is_alive() for t in threading.enumerate())
+def test_no_idle_turn_while_requests_wait_behind_long_commits(settings: Settings, site: Site) -> None:
+    calls: list[int | None] = []
+    projection = ProjectionThread(make_transactor(settings), endless_idle_work(calls, 0.001), share=0.01)
+    writer = loop_writer(settings, projection=projection)
+    projection.busy = lambda: True  # what requests queued behind a commit look like to the thread
+
+    async def scenario() -> None:
+        await asyncio.sleep(0.3)  # no request for 300 ms, but the writer is busy all along
+
+    with_writer(writer, scenario)
+    assert calls == []

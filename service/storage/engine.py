@@ -24,7 +24,7 @@ SYNC_POSTGRES_DRIVER = "psycopg"
 WRITER_POSTGRES_DRIVER = "asyncpg"
 
 # Parameters are kept out of error messages and logs: they hold callers' phone numbers.
-# A stalled server must not hold the single writer thread forever: bounded connect and statement times.
+# A stalled server must not hold a writer forever: bounded connect and statement times.
 CONNECT_TIMEOUT_S = 10
 STATEMENT_TIMEOUT_S = 60
 

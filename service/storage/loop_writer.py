@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 import orjson
@@ -63,6 +63,10 @@ class ProjectionThread:
         self._transactor = transactor
         self._turns: queue.SimpleQueue[int | object | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="calltrail-projection", daemon=True)
+        # Set by the writer: whether requests are queued or being committed. Quiet alone is no sign of idle
+        # time: requests may be piling up behind long commits, and no group has started for a while.
+        self.busy: Callable[[], bool] = lambda: False
+        self.more_waiting = True  # the last piece of work left more behind it
 
     def start(self) -> None:
         self._thread.start()
@@ -85,16 +89,44 @@ class ProjectionThread:
                 try:
                     turn = self._turns.get(timeout=IDLE_GRACE_S if pending else IDLE_POLL_S)
                 except queue.Empty:
-                    # Idle: no turn came and no request either, for a while.
-                    if self.schedule.quiet_for(IDLE_GRACE_S) and self.schedule.take_turn(light_load=True):
-                        pending = self.schedule.run(self._transactor)
+                    # Idle: no turn came, no request either for a while, and none is waiting.
+                    idle = self.schedule.quiet_for(IDLE_GRACE_S) and not self.busy()
+                    if idle and self.schedule.take_turn(light_load=True):
+                        pending = self.more_waiting = self.schedule.run(self._transactor)
                     continue
                 if turn is _STOP:
                     return
                 assert turn is None or isinstance(turn, int)
-                pending = self.schedule.run(self._transactor, turn)
+                pending = self.more_waiting = self.schedule.run(self._transactor, turn)
         finally:
             self._transactor.dispose()
+
+
+class _HeldConnection:
+    """A committer's connection, kept between groups; where a cancelled commit cannot lose it."""
+
+    def __init__(self) -> None:
+        self.connection: asyncpg.Connection | None = None
+
+    async def get(self, dsn: str) -> asyncpg.Connection:
+        if self.connection is None or self.connection.is_closed():
+            self.connection = await asyncpg.connect(
+                dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=STATEMENT_TIMEOUT_S
+            )
+        return self.connection
+
+    async def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                await connection.close(timeout=CONNECT_TIMEOUT_S)
+            except Exception:  # the server went away: nothing to say goodbye to
+                connection.terminate()
+
+    def drop(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.terminate()
 
 
 class LoopEventWriter:
@@ -111,6 +143,8 @@ class LoopEventWriter:
     ) -> None:
         self._dsn = dsn
         self._projection = projection
+        if projection is not None:
+            projection.busy = lambda: self._pending > 0
         self._writing = 0  # committers writing a group now
         self._connection_count = connections
         self._max_batch = max_batch
@@ -136,6 +170,28 @@ class LoopEventWriter:
             loop.create_task(self._commit_forever(), name=f"calltrail-committer-{n}")
             for n in range(1, self._connection_count + 1)
         ]
+        for task in self._committers:
+            task.add_done_callback(self._committer_ended)
+
+    def _committer_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self._stopped = True
+        log.error(
+            "a committer stopped: %s", one_line(task.exception() or Exception()), exc_info=task.exception()
+        )
+        if all(t.done() for t in self._committers):
+            self._refuse_queued(StorageUnavailable("the writer has stopped"))
+
+    def _refuse_queued(self, refusal: StorageUnavailable) -> None:
+        """Answer every queued request with ``refusal``: never silently dropped, never left waiting."""
+        while self._jobs:
+            job = self._jobs.popleft()
+            self._pending -= len(job.rows)
+            metrics.WRITER_QUEUE_EVENTS.dec(len(job.rows))
+            metrics.WRITER_FAILURES.labels("closed").inc()
+            if not job.waiter.done():
+                job.waiter.set_exception(refusal)
 
     async def write(self, rows: Sequence[EventRow]) -> set[EventKey]:
         """Store rows in the next group commit; the keys that were newly stored (see EventWriter.write)."""
@@ -164,27 +220,27 @@ class LoopEventWriter:
             return
         self._closed = True
         self._ready.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
         _done, late = await asyncio.wait(self._committers, timeout=timeout)
         for task in late:
             task.cancel()
         for task in late:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for job in self._jobs:  # left after the timeout: refused, never silently dropped
-            if not job.waiter.done():
-                job.waiter.set_exception(WriterClosed("the server shut down before this was written"))
-        self._jobs.clear()
+        self._refuse_queued(WriterClosed("the server shut down before this was written"))
         if self._projection is not None:
             # A projection batch under way finishes (or fails and stays queued in the database).
-            await asyncio.to_thread(self._projection.stop, timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            await asyncio.to_thread(self._projection.stop, left)
 
     async def _commit_forever(self) -> None:
         assert self._ready is not None
-        connection: asyncpg.Connection | None = None
+        held = _HeldConnection()
         try:
             while True:
                 if not self._jobs:
                     if self._closed:
+                        await held.close()
                         return
                     self._ready.clear()
                     await self._ready.wait()
@@ -197,24 +253,21 @@ class LoopEventWriter:
                     size += len(job.rows)
                 if self._jobs:
                     self._ready.set()  # another committer may take the rest meanwhile
-                connection = await self._commit(connection, group, size)
+                await self._commit(held, group, size)
         except BaseException:
             self._stopped = True
             raise
         finally:
-            if connection is not None:
-                connection.terminate()
+            held.drop()
 
-    async def _commit(
-        self, connection: asyncpg.Connection | None, group: list[_LoopJob], size: int
-    ) -> asyncpg.Connection | None:
+    async def _commit(self, held: _HeldConnection, group: list[_LoopJob], size: int) -> None:
         schedule = None if self._projection is None else self._projection.schedule
         recent_requests = 0 if schedule is None else schedule.count_requests(len(group))
         outcomes: list[Outcome] = []
         self._writing += 1
         try:
             started = time.perf_counter()
-            connection, outcomes = await self._attempt(connection, group)
+            outcomes = await self._attempt(held, group)
             metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.WRITER_BATCH_EVENTS.observe(size)
             metrics.WRITER_BATCH_REQUESTS.observe(len(group))
@@ -232,45 +285,46 @@ class LoopEventWriter:
                     job.waiter.set_exception(outcome)
                 else:
                     job.waiter.set_result(outcome)
-        if schedule is not None and any(isinstance(outcome, set) and outcome for outcome in outcomes):
+        stored = any(isinstance(outcome, set) and outcome for outcome in outcomes)
+        if schedule is not None and (stored or self._projection_more_waiting()):
             nothing_behind = not self._jobs and self._writing == 0
             light_load = schedule.light_load(recent_requests, len(group), nothing_behind)
             if schedule.take_turn(light_load):
                 # Under light load, as much as the group stored: large batches must not outrun the projection.
                 assert self._projection is not None
                 self._projection.run_turn(max(LIGHT_LOAD_IDLE_BATCH, size) if light_load else None)
-        return connection
 
-    async def _attempt(
-        self, connection: asyncpg.Connection | None, group: list[_LoopJob]
-    ) -> tuple[asyncpg.Connection | None, list[Outcome]]:
+    def _projection_more_waiting(self) -> bool:
+        return self._projection is not None and self._projection.more_waiting
+
+    async def _attempt(self, held: _HeldConnection, group: list[_LoopJob]) -> list[Outcome]:
         for attempt in range(1, TRANSIENT_RETRIES + 2):
             try:
-                if connection is None or connection.is_closed():
-                    connection = await asyncpg.connect(
-                        self._dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=STATEMENT_TIMEOUT_S
-                    )
-                return connection, await self._write(connection, group)
+                connection = await held.get(self._dsn)
+            except Exception as exc:
+                # Whatever stops a connection (refused, a wrong password, no such database) is no fault of
+                # the rows: 503, and the next group tries again.
+                return refusals(len(group), exc)
+            try:
+                return await self._write(connection, group)
             except Exception as exc:
                 kind = classify_failure(exc)
-                if kind == "unavailable" and connection is not None:
+                if kind == "unavailable":
                     # The connection may be broken (a restarted server): the next group connects afresh.
-                    connection.terminate()
-                    connection = None
+                    held.drop()
                 if kind == "retry" and attempt <= TRANSIENT_RETRIES:
                     log.warning("transaction aborted (%s); retrying", one_line(exc))
                     continue
                 if kind in ("retry", "unavailable"):
-                    return connection, refusals(len(group), exc)
+                    return refusals(len(group), exc)
                 if len(group) == 1:
                     log.error("write failed: %s", one_line(exc), exc_info=exc)
                     metrics.WRITER_FAILURES.labels("error").inc()
-                    return connection, [exc]
+                    return [exc]
                 outcomes: list[Outcome] = []
                 for job in group:  # isolate the request at fault
-                    connection, alone = await self._attempt(connection, [job])
-                    outcomes += alone
-                return connection, outcomes
+                    outcomes += await self._attempt(held, [job])
+                return outcomes
         raise AssertionError("unreachable")
 
     async def _write(self, connection: asyncpg.Connection, group: list[_LoopJob]) -> list[Outcome]:

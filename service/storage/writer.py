@@ -58,9 +58,6 @@ class _Job:
 _STOP = object()
 
 
-_STOP = object()
-
-
 class EventWriter:
     def __init__(
         self,
