@@ -10,9 +10,10 @@ from sqlalchemy import Engine
 
 from service.config import Settings
 from service.storage.events import count_events
+from service.storage.failures import StorageUnavailable, WriterClosed
 from service.storage.loop_writer import LoopEventWriter
 from service.storage.registry import Site
-from service.storage.writer import EventWriter, StorageUnavailable, WriterClosed
+from service.storage.writer import EventWriter
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN, running_app
 from tests.test_events_api import assert_error

@@ -16,12 +16,12 @@ from service.app import session_timeouts
 from service.config import Settings
 from service.storage.engine import asyncpg_dsn, make_transactor
 from service.storage.events import EventKey, count_events, insert_new
+from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
 from service.storage.idle import LIGHT_LOAD_IDLE_BATCH
 from service.storage.loop_writer import LoopEventWriter, ProjectionThread
 from service.storage.projector import QueuedProjection
 from service.storage.registry import Site
 from service.storage.schema import projection_queue
-from service.storage.writer import Overloaded, StorageUnavailable, WriterClosed
 from tests.test_writer import endless_idle_work, row
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])

@@ -25,11 +25,11 @@ from service.storage.events import (
     EventRow,
     count_events,
 )
-from service.storage.failures import classify_failure
+from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed, classify_failure
 from service.storage.idle import LIGHT_LOAD_IDLE_BATCH, LIGHT_LOAD_REQUESTS, IdleWork
 from service.storage.registry import Site
 from service.storage.schema import events, projection_queue
-from service.storage.writer import EventWriter, Overloaded, StorageUnavailable, WriterClosed
+from service.storage.writer import EventWriter
 from tests import databases
 
 

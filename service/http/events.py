@@ -40,8 +40,8 @@ from service.protocol import (
     parse_body,
 )
 from service.storage.events import EventKey, EventRow
+from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
 from service.storage.registry import Site
-from service.storage.writer import Overloaded, StorageUnavailable, WriterClosed
 
 log = logging.getLogger("calltrail.http")
 

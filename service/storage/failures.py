@@ -67,6 +67,24 @@ def classify_failure(exc: BaseException) -> FailureKind:
     return "error"
 
 
+def next_step(exc: Exception, attempt: int) -> Literal["retry", "refuse", "isolate"]:
+    """What a writer does after its ``attempt``-th try of a group failed with ``exc``: try the group again
+    (a transient abort), refuse it (503: the database cannot take it now), or write its requests one by one
+    so that the one at fault fails alone."""
+    kind = classify_failure(exc)
+    if kind == "retry" and attempt <= TRANSIENT_RETRIES:
+        log.warning("transaction aborted (%s); retrying", one_line(exc))
+        return "retry"
+    return "refuse" if kind in ("retry", "unavailable") else "isolate"
+
+
+def failed_alone(exc: Exception) -> list[Outcome]:
+    """The outcome of a request whose rows fail on their own: logged, counted, answered 500."""
+    log.error("write failed: %s", one_line(exc), exc_info=exc)
+    metrics.WRITER_FAILURES.labels("error").inc()
+    return [exc]
+
+
 def refusals(count: int, exc: Exception) -> list[Outcome]:
     """The outcomes of a group of ``count`` requests the database could not take: logged, counted, 503."""
     reason = one_line(exc)

@@ -30,12 +30,13 @@ from service.storage.failures import (
     Overloaded,
     StorageUnavailable,
     WriterClosed,
-    classify_failure,
+    failed_alone,
+    next_step,
     one_line,
     refusals,
 )
 from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, LIGHT_LOAD_IDLE_BATCH, IdleSchedule, IdleWork
-from service.storage.writer import claim_rows
+from service.storage.writer import claim_rows, outcomes_by_request
 
 log = logging.getLogger("calltrail.writer")
 
@@ -308,19 +309,15 @@ class LoopEventWriter:
             try:
                 return await self._write(connection, group)
             except Exception as exc:
-                kind = classify_failure(exc)
-                if kind == "unavailable":
+                step = next_step(exc, attempt)
+                if step == "retry":
+                    continue
+                if step == "refuse":
                     # The connection may be broken (a restarted server): the next group connects afresh.
                     held.drop()
-                if kind == "retry" and attempt <= TRANSIENT_RETRIES:
-                    log.warning("transaction aborted (%s); retrying", one_line(exc))
-                    continue
-                if kind in ("retry", "unavailable"):
                     return refusals(len(group), exc)
                 if len(group) == 1:
-                    log.error("write failed: %s", one_line(exc), exc_info=exc)
-                    metrics.WRITER_FAILURES.labels("error").inc()
-                    return [exc]
+                    return failed_alone(exc)
                 outcomes: list[Outcome] = []
                 for job in group:  # isolate the request at fault
                     outcomes += await self._attempt(held, [job])
@@ -332,9 +329,4 @@ class LoopEventWriter:
         # One statement, so one round trip with no BEGIN and COMMIT of its own: it is a transaction.
         record = await connection.fetchrow(POSTGRES_INSERT["asyncpg"], orjson.dumps(rows).decode())
         assert record is not None
-        outcomes: list[Outcome] = [set() for _ in group]
-        for key in keys_from_arrays(record[0], record[1]):
-            outcome = outcomes[claimed[key]]
-            assert isinstance(outcome, set)
-            outcome.add(key)
-        return outcomes
+        return outcomes_by_request(keys_from_arrays(record[0], record[1]), claimed, len(group))

@@ -36,15 +36,14 @@ from service.storage.failures import (
     Overloaded,
     StorageUnavailable,
     WriterClosed,
-    classify_failure,
+    failed_alone,
+    next_step,
     one_line,
     refusals,
 )
 from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, LIGHT_LOAD_IDLE_BATCH, IdleSchedule, IdleWork
 
 log = logging.getLogger("calltrail.writer")
-
-__all__ = ["EventWriter", "IdleWork", "Overloaded", "StorageUnavailable", "WriterClosed", "claim_rows"]
 
 
 @dataclass(slots=True)
@@ -230,32 +229,22 @@ class EventWriter:
         """Write the group in one transaction; each job's stored keys, or the error that refused it."""
         for attempt in range(1, TRANSIENT_RETRIES + 2):
             try:
-                return list(self._write(group))
+                return self._write(group)
             except Exception as exc:
-                kind = classify_failure(exc)
-                if kind == "retry" and attempt <= TRANSIENT_RETRIES:
-                    log.warning("transaction aborted (%s); retrying", one_line(exc))
+                step = next_step(exc, attempt)
+                if step == "retry":
                     continue
-                if kind in ("retry", "unavailable"):
+                if step == "refuse":
                     return refusals(len(group), exc)
-                return self._isolate(group, exc)
+                if len(group) == 1:
+                    return failed_alone(exc)
+                return [outcome for job in group for outcome in self._attempt([job])]
         raise AssertionError("unreachable")
 
-    def _isolate(self, group: list[_Job], exc: Exception) -> list[Outcome]:
-        if len(group) > 1:
-            return [outcome for job in group for outcome in self._attempt([job])]
-        log.error("write failed: %s", one_line(exc), exc_info=exc)
-        metrics.WRITER_FAILURES.labels("error").inc()
-        return [exc]
-
-    def _write(self, group: list[_Job]) -> list[set[EventKey]]:
+    def _write(self, group: list[_Job]) -> list[Outcome]:
         rows, claimed = claim_rows([job.rows for job in group])
         transactor: Transactor = self._local.transactor
-        inserted = store_new(transactor, rows)
-        outcomes: list[set[EventKey]] = [set() for _ in group]
-        for key in inserted:
-            outcomes[claimed[key]].add(key)
-        return outcomes
+        return outcomes_by_request(store_new(transactor, rows), claimed, len(group))
 
 
 def claim_rows(requests: Sequence[Sequence[EventRow]]) -> tuple[list[EventRow], dict[EventKey, int]]:
@@ -274,6 +263,14 @@ def claim_rows(requests: Sequence[Sequence[EventRow]]) -> tuple[list[EventRow], 
     # inserting in key order makes every writer take those locks in the same order.
     rows.sort(key=lambda r: (r["site_id"], r["event_id"]))
     return rows, claimed
+
+
+def outcomes_by_request(inserted: set[EventKey], claimed: dict[EventKey, int], count: int) -> list[Outcome]:
+    """Each of a group's ``count`` requests' newly stored keys, given which request claimed each key."""
+    outcomes: list[set[EventKey]] = [set() for _ in range(count)]
+    for key in inserted:
+        outcomes[claimed[key]].add(key)
+    return list(outcomes)
 
 
 def _answer(jobs: list[_Job], outcomes: list[Outcome]) -> None:
