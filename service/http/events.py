@@ -120,7 +120,7 @@ async def _post_events(
     scope: Scope, receive: Receive, state: AppState, headers: dict[bytes, str], origin: str | None
 ) -> dict[str, Any]:
     client = scope.get("client")
-    await state.rate_limits.check_ip(client[0] if client else "unknown")
+    state.rate_limits.check_ip(client[0] if client else "unknown")
     _check_media_type(headers.get(b"content-type"))
     body = await _read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
     received_at = time.time_ns() // 1_000_000
@@ -141,7 +141,7 @@ async def _post_events(
     site = state.sites.cached_site(envelope.site_key) if state.sites.is_fresh() else None
     if site is None:
         site = await _load_site(state, envelope.site_key)
-    await state.rate_limits.check_site(site.site_key)
+    state.rate_limits.check_site(site.site_key)
     if origin is None or origin not in site.origins:
         raise ApiError(
             403,

@@ -1,45 +1,114 @@
 """Rate limits on ingestion, per client IP and per site key, built on the `limits` library.
 
 The counters live in each worker's memory: with N workers a client may get up to N times the limit, which is
-the price of needing no shared store; the limits guard against floods, not for billing. The asyncio flavour of
-the library's memory storage expires keys with a task on the event loop; the threaded one started a timer
-thread every few milliseconds under load (seen in the ingestion benchmark's profile).
+the price of needing no shared store; the limits guard against floods, not for billing.
 
 Fixed windows: a window opens at a client's first request and allows the limit until it ends, so a client may
 send up to twice the limit in a short span across two windows. The sliding-window counter smooths that, but
 cost about 13 us more per request in the thread that serves requests (two checks, measured in-process), the
 largest single item of CallTrail's own work on a 1-event request (docs/benchmarks.md, session 4).
+
+The limiter is the library's; the storage under it is ours (``WindowCounters``, through the library's
+``Storage`` extension point). Both of the library's memory storages schedule an expiry sweep on every
+increment (an asyncio task, or a timer thread, per request under load) and take a lock per key: on a 1-event
+request that was 14 % of the event loop's CPU (docs/benchmarks.md, session 7). Every check here runs on the
+event loop's thread, so the counters need no lock, and expired windows can be swept in passing, once a minute.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
 
 from service import metrics
 from service.http.errors import ApiError
 
+SWEEP_EVERY_S = 60.0
+
+
+class WindowCounters(Storage):
+    """Fixed-window counters for the library's limiters, used from one thread only (the event loop's).
+
+    A window is ``[count, ends_at]`` (``time.time()`` seconds, as the library's ``get_expiry`` expects). A
+    window that has ended counts as absent; ended windows are dropped every ``SWEEP_EVERY_S``, so memory stays
+    bounded by the clients seen in the last minute or so."""
+
+    STORAGE_SCHEME = ["calltrail+loop-memory"]
+
+    def __init__(self, sweep_every_s: float = SWEEP_EVERY_S, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self._windows: dict[str, list[float]] = {}
+        self._clock = clock
+        self._sweep_every_s = sweep_every_s
+        self._next_sweep = clock() + sweep_every_s
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ValueError
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            self._windows[key] = [amount, now + expiry]
+            return amount
+        window[0] += amount
+        return int(window[0])
+
+    def get(self, key: str) -> int:
+        window = self._windows.get(key)
+        return 0 if window is None or window[1] <= self._clock() else int(window[0])
+
+    def get_expiry(self, key: str) -> float:
+        window = self._windows.get(key)
+        now = self._clock()
+        return now if window is None or window[1] <= now else window[1]
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int:
+        count = len(self._windows)
+        self._windows.clear()
+        return count
+
+    def clear(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def _sweep(self, now: float) -> None:
+        self._windows = {key: window for key, window in self._windows.items() if window[1] > now}
+        self._next_sweep = now + self._sweep_every_s
+
 
 class RateLimits:
+    """The per-IP and per-site limits of one worker. Call it from the event loop's thread only."""
+
     def __init__(self, per_ip: str, per_site: str) -> None:
-        self._limiter = FixedWindowRateLimiter(MemoryStorage())
+        self.counters = WindowCounters()
+        self._limiter = FixedWindowRateLimiter(self.counters)
         self._per_ip = _items(per_ip)
         self._per_site = _items(per_site)
 
-    async def check_ip(self, ip: str) -> None:
-        await self._check(self._per_ip, "ip", ip)
+    def check_ip(self, ip: str) -> None:
+        self._check(self._per_ip, "ip", ip)
 
-    async def check_site(self, site_key: str) -> None:
-        await self._check(self._per_site, "site", site_key)
+    def check_site(self, site_key: str) -> None:
+        self._check(self._per_site, "site", site_key)
 
-    async def _check(self, items: list[RateLimitItem], limit: str, identity: str) -> None:
+    def _check(self, items: list[RateLimitItem], limit: str, identity: str) -> None:
         for item in items:
-            if not await self._limiter.hit(item, limit, identity):
-                reset_at = (await self._limiter.get_window_stats(item, limit, identity)).reset_time
+            if not self._limiter.hit(item, limit, identity):
+                reset_at = self._limiter.get_window_stats(item, limit, identity).reset_time
                 retry_after = max(1, math.ceil(reset_at - time.time()))
                 metrics.RATE_LIMITED.labels(limit).inc()
                 raise ApiError(
