@@ -240,7 +240,7 @@ class Settings:
     site_cache_s: float = 5.0
     writer_max_batch: int = 5000
     writer_queue_limit: int = 50_000
-    writer_connections: int = 2
+    writer_connections: int = 4
     projection_batch: int = 1000
     projection_share: float = 0.02
     read_wait_ms: int = 2000
