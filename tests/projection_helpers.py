@@ -72,6 +72,16 @@ def ingest(settings: Settings, batches: Sequence[Sequence[EventRow]]) -> None:
         projection.dispose()
 
 
+def store_unprojected(settings: Settings, rows: Sequence[EventRow]) -> None:
+    """Store rows through the writer and leave them queued for the projection (a writer with no idle work)."""
+    writer = EventWriter(make_transactor(settings), max_batch=10_000, queue_limit=1_000_000)
+    writer.start()
+    try:
+        writer.submit(rows).result(timeout=60)
+    finally:
+        writer.close()
+
+
 def derived(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         return {

@@ -26,7 +26,9 @@ from tests.projection_helpers import (
     hash_row,
     ingest,
     message_row,
+    queued_count,
     rebuild_all,
+    store_unprojected,
 )
 
 AGENT = "agentEmail=ann%40x.com&sdkAppId=1400"
@@ -105,6 +107,32 @@ def test_rebuild_command_reproduces_sessions(db_url: str, engine: Engine, histor
     assert result.exit_code == 0, result.output
     assert "rebuilt from 5 events: 1 sessions, 1 actions" in result.output
     assert derived(engine) == before
+
+
+def test_project_command_drains_the_queue(
+    settings: Settings, site: Site, db_url: str, engine: Engine
+) -> None:
+    page = "22222222-2222-4222-8222-222222222222"
+    rows = [
+        hash_row(site.id, page, 1, T0, f"#?mobile=18888888888&status=100&type=phone&{AGENT}"),
+        hash_row(site.id, page, 2, T0 + 4_000, f"#?mobile=18888888888&status=200&type=phone&{AGENT}"),
+        message_row(site.id, page, 3, T0 + 9_000, "sendCard", {"header": "Offer", "url": "u"}),
+    ]
+    store_unprojected(settings, rows)
+    with engine.connect() as conn:
+        assert queued_count(conn) == 3
+    assert derived(engine)["sessions"] == []
+
+    result = run(db_url, "project")
+    assert result.exit_code == 0, result.output
+    assert "projected 3 queued events" in result.output
+    with engine.connect() as conn:
+        assert queued_count(conn) == 0
+    projected = derived(engine)
+    assert len(projected["sessions"]) == 1 and len(projected["actions"]) == 1
+    assert run(db_url, "rebuild").exit_code == 0
+    assert derived(engine) == projected, "the same as computing everything again from the raw log"
+    assert "projected 0 queued events" in run(db_url, "project").output
 
 
 def test_purge_removes_old_data_and_says_so(db_url: str, engine: Engine, history: None) -> None:
