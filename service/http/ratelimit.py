@@ -12,7 +12,8 @@ The limiter is the library's; the storage under it is ours (``WindowCounters``, 
 ``Storage`` extension point). Both of the library's memory storages schedule an expiry sweep on every
 increment (an asyncio task, or a timer thread, per request under load) and take a lock per key: on a 1-event
 request that was 14 % of the event loop's CPU (docs/benchmarks.md, session 7). Every check here runs on the
-event loop's thread, so the counters need no lock, and expired windows can be swept in passing, once a minute.
+event loop's thread, so the counters need no lock, and ended windows can be swept in passing, every few
+seconds.
 """
 
 from __future__ import annotations
@@ -28,22 +29,23 @@ from limits.strategies import FixedWindowRateLimiter
 from service import metrics
 from service.http.errors import ApiError
 
-SWEEP_EVERY_S = 60.0
+# Often enough that a flood from many addresses holds little memory and each sweep is short (about 0.2 us a
+# key), rarely enough to cost nothing per request.
+SWEEP_EVERY_S = 5.0
 
 
 class WindowCounters(Storage):
     """Fixed-window counters for the library's limiters, used from one thread only (the event loop's).
 
     A window is ``[count, ends_at]`` (``time.time()`` seconds, as the library's ``get_expiry`` expects). A
-    window that has ended counts as absent; ended windows are dropped every ``SWEEP_EVERY_S``, so memory stays
-    bounded by the clients seen in the last minute or so."""
-
-    STORAGE_SCHEME = ["calltrail+loop-memory"]
+    window that has ended counts as absent; ended windows are dropped every ``sweep_every_s``, so memory holds
+    the clients of windows still open plus those of the last few seconds. Built directly, not from a storage
+    URI (no ``STORAGE_SCHEME``): its options are not strings."""
 
     def __init__(self, sweep_every_s: float = SWEEP_EVERY_S, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self._windows: dict[str, list[float]] = {}
-        self._clock = clock
+        self.clock = clock
         self._sweep_every_s = sweep_every_s
         self._next_sweep = clock() + sweep_every_s
 
@@ -52,7 +54,7 @@ class WindowCounters(Storage):
         return ValueError
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = self._clock()
+        now = self.clock()
         if now >= self._next_sweep:
             self._sweep(now)
         window = self._windows.get(key)
@@ -64,11 +66,11 @@ class WindowCounters(Storage):
 
     def get(self, key: str) -> int:
         window = self._windows.get(key)
-        return 0 if window is None or window[1] <= self._clock() else int(window[0])
+        return 0 if window is None or window[1] <= self.clock() else int(window[0])
 
     def get_expiry(self, key: str) -> float:
         window = self._windows.get(key)
-        now = self._clock()
+        now = self.clock()
         return now if window is None or window[1] <= now else window[1]
 
     def check(self) -> bool:
@@ -82,7 +84,9 @@ class WindowCounters(Storage):
     def clear(self, key: str) -> None:
         self._windows.pop(key, None)
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many windows are held, ended ones not swept yet included."""
         return len(self._windows)
 
     def _sweep(self, now: float) -> None:
@@ -93,8 +97,8 @@ class WindowCounters(Storage):
 class RateLimits:
     """The per-IP and per-site limits of one worker. Call it from the event loop's thread only."""
 
-    def __init__(self, per_ip: str, per_site: str) -> None:
-        self.counters = WindowCounters()
+    def __init__(self, per_ip: str, per_site: str, counters: WindowCounters | None = None) -> None:
+        self.counters = counters or WindowCounters()
         self._limiter = FixedWindowRateLimiter(self.counters)
         self._per_ip = _items(per_ip)
         self._per_site = _items(per_site)
@@ -109,7 +113,7 @@ class RateLimits:
         for item in items:
             if not self._limiter.hit(item, limit, identity):
                 reset_at = self._limiter.get_window_stats(item, limit, identity).reset_time
-                retry_after = max(1, math.ceil(reset_at - time.time()))
+                retry_after = max(1, math.ceil(reset_at - self.counters.clock()))
                 metrics.RATE_LIMITED.labels(limit).inc()
                 raise ApiError(
                     429,
