@@ -10,12 +10,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 
 from service.config import Settings
-from service.storage.engine import SyncTransactor, make_engine, make_transactor
+from service.storage.engine import SyncTransactor, make_engine
 from service.storage.events import EventRow
 from service.storage.projector import drain, wait_until_projected
 from service.storage.registry import Site, create_key
 from service.storage.schema import events, projection_queue, sessions
-from service.storage.writer import EventWriter
 from tests import databases
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN, running_app
@@ -29,6 +28,7 @@ from tests.projection_helpers import (
     queued_count,
     rebuild_all,
     reset,
+    store_unprojected,
 )
 
 AGENT = "agentEmail=ann%40x.com&sdkAppId=1400"
@@ -43,16 +43,6 @@ def call(site_id: int, page: str, customer: str, at: int, first_seq: int = 1) ->
     return [status(0, 0, 100), status(1, 5_000, 200), card, status(3, 60_000, 400)]
 
 
-def store_only(settings: Settings, rows: list[EventRow]) -> None:
-    """Through the real writer, without projecting: the events wait in the queue."""
-    writer = EventWriter(make_transactor(settings), max_batch=10_000, queue_limit=100_000)
-    writer.start()
-    try:
-        writer.submit(rows).result(timeout=60)
-    finally:
-        writer.close()
-
-
 def failed_projections() -> float:
     return REGISTRY.get_sample_value("calltrail_projection_events_total", {"result": "failed"}) or 0.0
 
@@ -63,7 +53,7 @@ def test_an_event_that_cannot_be_projected_is_set_aside(
     good = call(site.id, "page-1", "1", T0)
     broken = hash_row(site.id, "page-2", 1, T0, f"#?mobile=2&status=100&type=phone&{AGENT}")
     broken["raw"] = "this is not JSON"  # a stored event the projection cannot read
-    store_only(settings, [*good, broken])
+    store_unprojected(settings, [*good, broken])
     failed_before = failed_projections()
 
     transactor = SyncTransactor(make_engine(settings, "write"))
@@ -83,7 +73,7 @@ def test_an_event_that_cannot_be_projected_is_set_aside(
 
 def test_rebuild_takes_the_queue_along(settings: Settings, engine: Engine, site: Site) -> None:
     rows = call(site.id, "page-1", "1", T0) + call(site.id, "page-1", "2", T0 + 120_000, first_seq=5)
-    store_only(settings, rows)
+    store_unprojected(settings, rows)
     with engine.connect() as conn:
         assert queued_count(conn) == len(rows)
     rebuild_all(settings)
@@ -126,7 +116,7 @@ async def test_a_query_that_cannot_wait_says_what_it_misses(
 ) -> None:
     key = create_key(engine, "read", "tests").plaintext
     rows = call(site.id, "page-1", "1", T0)
-    store_only(settings, rows)
+    store_unprojected(settings, rows)
     impatient = settings.replace(read_wait_ms=0)
     # Readers go on; the projection cannot write sessions (nor anything, on SQLite).
     with databases.table_locked(settings.database_url, engine, "sessions"):
@@ -183,8 +173,8 @@ async def test_projection_backlog_and_lag_are_metrics(settings: Settings, site: 
 
 def test_nothing_is_queued_twice(settings: Settings, engine: Engine, site: Site) -> None:
     rows = call(site.id, "page-1", "1", T0)
-    store_only(settings, rows)
-    store_only(settings, rows)  # a client retrying everything
+    store_unprojected(settings, rows)
+    store_unprojected(settings, rows)  # a client retrying everything
     with engine.connect() as conn:
         assert queued_count(conn) == len(rows)
         assert set(conn.execute(select(projection_queue.c.id)).scalars()) == set(
@@ -195,7 +185,7 @@ def test_nothing_is_queued_twice(settings: Settings, engine: Engine, site: Site)
 def test_an_event_gone_before_its_projection_is_dropped_from_the_queue(
     settings: Settings, engine: Engine, site: Site
 ) -> None:
-    store_only(settings, call(site.id, "page-1", "1", T0))
+    store_unprojected(settings, call(site.id, "page-1", "1", T0))
     with engine.begin() as conn:
         conn.execute(events.delete())
     transactor = SyncTransactor(make_engine(settings, "write"))
