@@ -111,6 +111,13 @@ def observe_http(route: str, method: str, status: int, seconds: float) -> None:
     latency.observe(seconds)
 
 
+def observe_commit(seconds: float, events: int, requests: int) -> None:
+    """One group commit of either writer: its time, and how many events and requests it held."""
+    WRITER_COMMIT_SECONDS.observe(seconds)
+    WRITER_BATCH_EVENTS.observe(events)
+    WRITER_BATCH_REQUESTS.observe(requests)
+
+
 def count_events(status: str, count: int) -> None:
     _event_children(status).inc(count)
 

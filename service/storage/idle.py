@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from service.storage.engine import Transactor
 from service.storage.failures import classify_failure, one_line
@@ -45,6 +46,10 @@ LIGHT_LOAD_IDLE_BATCH = 50
 IDLE_POLL_S = 1.0
 # After idle work fails because the database is unavailable, the writer leaves it alone this long.
 IDLE_BACKOFF_S = 5.0
+
+
+class IdleTurn(NamedTuple):
+    most: int | None  # items at most (None: the work's own batch size)
 
 
 class IdleSchedule:
@@ -88,6 +93,17 @@ class IdleSchedule:
             and group_requests <= LIGHT_LOAD_GROUP_REQUESTS
             and nothing_behind
         )
+
+    def turn_after_group(
+        self, recent_requests: int, group_requests: int, group_events: int, nothing_behind: bool
+    ) -> IdleTurn | None:
+        """The turn a writer takes right after committing a group, if idle work may run now (``take_turn``);
+        the writer must then ``run`` it with ``most``."""
+        light_load = self.light_load(recent_requests, group_requests, nothing_behind)
+        if not self.take_turn(light_load):
+            return None
+        # Under light load, as much as the group stored: large batches must not outrun the projection.
+        return IdleTurn(max(LIGHT_LOAD_IDLE_BATCH, group_events) if light_load else None)
 
     def take_turn(self, light_load: bool) -> bool:
         """Whether idle work may run now: under light load when no other turn is under way, else once requests

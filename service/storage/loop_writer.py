@@ -35,7 +35,7 @@ from service.storage.failures import (
     one_line,
     refusals,
 )
-from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, LIGHT_LOAD_IDLE_BATCH, IdleSchedule, IdleWork
+from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
 from service.storage.writer import claim_rows, outcomes_by_request
 
 log = logging.getLogger("calltrail.writer")
@@ -269,9 +269,7 @@ class LoopEventWriter:
         try:
             started = time.perf_counter()
             outcomes = await self._attempt(held, group)
-            metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
-            metrics.WRITER_BATCH_EVENTS.observe(size)
-            metrics.WRITER_BATCH_REQUESTS.observe(len(group))
+            metrics.observe_commit(time.perf_counter() - started, size, len(group))
         except Exception as exc:  # never leave a request waiting, whatever went wrong here
             log.error("writer failure: %s", one_line(exc), exc_info=exc)
             outcomes = [exc] * len(group)
@@ -289,11 +287,10 @@ class LoopEventWriter:
         stored = any(isinstance(outcome, set) and outcome for outcome in outcomes)
         if schedule is not None and (stored or self._projection_more_waiting()):
             nothing_behind = not self._jobs and self._writing == 0
-            light_load = schedule.light_load(recent_requests, len(group), nothing_behind)
-            if schedule.take_turn(light_load):
-                # Under light load, as much as the group stored: large batches must not outrun the projection.
+            turn = schedule.turn_after_group(recent_requests, len(group), size, nothing_behind)
+            if turn is not None:
                 assert self._projection is not None
-                self._projection.run_turn(max(LIGHT_LOAD_IDLE_BATCH, size) if light_load else None)
+                self._projection.run_turn(turn.most)
 
     def _projection_more_waiting(self) -> bool:
         return self._projection is not None and self._projection.more_waiting

@@ -41,7 +41,7 @@ from service.storage.failures import (
     one_line,
     refusals,
 )
-from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, LIGHT_LOAD_IDLE_BATCH, IdleSchedule, IdleWork
+from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
 
 log = logging.getLogger("calltrail.writer")
 
@@ -196,11 +196,10 @@ class EventWriter:
                 continue
             idle_pending = idle_pending or stored
             nothing_behind = self._queue.empty() and not others_writing
-            light_load = schedule.light_load(recent_requests, len(group), nothing_behind)
-            if idle_pending and schedule.take_turn(light_load):
-                # Under light load, as much as the group stored: large batches must not outrun the projection.
-                most = max(LIGHT_LOAD_IDLE_BATCH, size) if light_load else None
-                idle_pending = schedule.run(transactor, most)
+            if idle_pending and (
+                turn := schedule.turn_after_group(recent_requests, len(group), size, nothing_behind)
+            ):
+                idle_pending = schedule.run(transactor, turn.most)
 
     def _process(self, group: list[_Job], size: int) -> bool:
         """Write a group and answer its requests; whether any event was newly stored."""
@@ -211,9 +210,7 @@ class EventWriter:
         try:
             started = time.perf_counter()
             outcomes = self._attempt(live) if live else []
-            metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
-            metrics.WRITER_BATCH_EVENTS.observe(size)
-            metrics.WRITER_BATCH_REQUESTS.observe(len(live))
+            metrics.observe_commit(time.perf_counter() - started, size, len(live))
         except BaseException as exc:  # never leave a request waiting, whatever went wrong here
             log.error("writer failure: %s", one_line(exc), exc_info=exc)
             outcomes = [exc] * len(live)
