@@ -7,7 +7,8 @@
 -- EVENTS  events per request (1 to 500)  PAGE_EVENTS  events per page before the next page (0: one page)
 --
 -- Event and page ids are UUID-shaped strings built from RUN, the wrk thread number, PHASE and per-thread
--- counters, so no two events of one benchmark run share an id. Each wrk thread sends page after page (one
+-- counters, so no two events of one benchmark run share an id. Event ids are time-ordered like the shim's
+-- (UUIDv7: the time in ms first), which decides how SQLite's unique index takes them. Each wrk thread sends page after page (one
 -- batch never spans two pages); seq counts from 1 within a page. A page is one agent's pop-up
 -- (agentEmail), so each agent's history is one page long. Events alternate between a CCC hash (a voice
 -- call rings, is answered, ends: status 100, 200, 400, then the next call with another caller) and a
@@ -51,7 +52,8 @@ end
 local function event(now)
    seq = seq + 1
    n = n + 1
-   local id = string.format("%08x-%04x-4%03x-8%03x-%012x", run_id, tid, phase, 0, n)
+   local id = string.format("%08x-%04x-7%03x-%04x-%04x%08x", math.floor(now / 65536), now % 65536, phase,
+      0x8000 + tid, run_id % 65536, n)
    if seq % 2 == 1 then
       local step = (seq - 1) / 2 % 3
       if step == 0 then

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -37,6 +38,7 @@ def open_child(page: Page, pages: PageServer, hash_at_load: str = "", **data: st
 def test_speaks_wire_format_v1_as_a_simple_text_plain_request(
     page: Page, pages: PageServer, console: list[str]
 ) -> None:
+    loaded_ms = time.time_ns() // 1_000_000
     open_child(page, pages, "#?mobile=18888888888&status=100&type=phone")
     page.evaluate("location.hash = '#?mobile=18888888888&status=200&type=phone'")
     page.evaluate("location.hash = '#/tickets?mobile=18888888888&status=400&type=phone'")
@@ -57,6 +59,11 @@ def test_speaks_wire_format_v1_as_a_simple_text_plain_request(
     }
     assert len({e["id"] for e in events}) == 4
     assert all(str(uuid.UUID(e["id"])) == e["id"] for e in events)
+    # Time-ordered ids (UUIDv7): their first 48 bits are the time the shim made them, in ms.
+    made = [uuid.UUID(pages.fetches()[0].page_id), *(uuid.UUID(e["id"]) for e in events)]
+    assert all(u.version == 7 for u in made)
+    made_ms = [int(u.hex[:12], 16) for u in made]
+    assert loaded_ms <= made_ms[0] and made_ms == sorted(made_ms) and made_ms[-1] <= time.time_ns() // 1e6
 
     for request in pages.fetches():
         envelope = parse_body(request.body, max_events=500)
