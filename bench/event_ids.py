@@ -76,7 +76,9 @@ def run(ids: str, groups: int, group_size: int, directory: Path) -> float:
     path = directory / f"{ids}-{time.monotonic_ns()}.db"
     settings = Settings.from_env({"CALLTRAIL_DATABASE_URL": f"sqlite:///{path}"})
     migrations.upgrade(settings.database_url)
-    site_id = add_site(make_engine(settings, "write"), "bench", ["https://crm.example.com"]).id
+    setup = make_engine(settings, "write")
+    site_id = add_site(setup, "bench", ["https://crm.example.com"]).id
+    setup.dispose()
     transactor = SyncTransactor(make_engine(settings, "write"))
     batches = [make_rows(site_id, ids, group_size, g * group_size) for g in range(groups)]
     started = time.perf_counter()

@@ -6,13 +6,13 @@
 -- RUN     integer < 2^31, one per run    PHASE        integer < 4096 (0 = warm-up, 1 = measured)
 -- EVENTS  events per request (1 to 500)  PAGE_EVENTS  events per page before the next page (0: one page)
 --
--- Event and page ids are UUID-shaped strings built from RUN, the wrk thread number, PHASE and per-thread
--- counters, so no two events of one benchmark run share an id. Event ids are time-ordered like the shim's
--- (UUIDv7: the time in ms first), which decides how SQLite's unique index takes them. Each wrk thread sends page after page (one
--- batch never spans two pages); seq counts from 1 within a page. A page is one agent's pop-up
--- (agentEmail), so each agent's history is one page long. Events alternate between a CCC hash (a voice
--- call rings, is answered, ends: status 100, 200, 400, then the next call with another caller) and a
--- ccc-sdk sendCard message. ts is a few ms before sent_at, both the current time in ms. When wrk finishes,
+-- Event and page ids are UUID-shaped strings built from RUN (its low 16 bits in event ids), the wrk thread
+-- number, PHASE and per-thread counters, so no two events of one benchmark run share an id. Event ids begin
+-- with the request's time like the shim's UUIDv7 ids (whole seconds here, in ms), which decides how SQLite's
+-- unique index takes them. Each wrk thread sends page after page (one batch never spans two pages); seq
+-- counts from 1 within a page. A page is one agent's pop-up (agentEmail), so each agent's history is one
+-- page long. Events alternate between a CCC hash (a voice call rings, is answered, ends: status 100, 200,
+-- 400, then the next call with another caller) and a ccc-sdk sendCard message. ts is a few ms before sent_at, both the current time in ms. When wrk finishes,
 -- done() prints one line "WRK_RESULT key=value ..." that bench/ingest.py parses.
 
 local thread_count = 0

@@ -61,9 +61,10 @@ def test_speaks_wire_format_v1_as_a_simple_text_plain_request(
     assert all(str(uuid.UUID(e["id"])) == e["id"] for e in events)
     # Time-ordered ids (UUIDv7): their first 48 bits are the time the shim made them, in ms.
     made = [uuid.UUID(pages.fetches()[0].page_id), *(uuid.UUID(e["id"]) for e in events)]
-    assert all(u.version == 7 for u in made)
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in made)
     made_ms = [int(u.hex[:12], 16) for u in made]
-    assert loaded_ms <= made_ms[0] and made_ms == sorted(made_ms) and made_ms[-1] <= time.time_ns() // 1e6
+    now_ms = time.time_ns() // 1_000_000
+    assert loaded_ms <= made_ms[0] and made_ms == sorted(made_ms) and made_ms[-1] <= now_ms
 
     for request in pages.fetches():
         envelope = parse_body(request.body, max_events=500)

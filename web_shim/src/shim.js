@@ -52,7 +52,7 @@ guard(() => {
   const bytes = (s) => encoder.encode(s).length;
   // UUIDv7 (RFC 9562): 48 bits of time in ms, then 74 random bits. Ids made at about the same time sort
   // together, so the database's unique index on event ids takes them at one end; random (v4) ids made
-  // SQLite write a page of that index per event, three times the cost of a row (docs/benchmarks.md).
+  // SQLite write a page of that index per event: 2.6 times the time of a row (docs/benchmarks.md).
   const uuid = () => {
     const t = now().toString(16).padStart(12, "0");
     const random = crypto.getRandomValues(new Uint8Array(19));
