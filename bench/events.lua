@@ -12,8 +12,9 @@
 -- unique index takes them. Each wrk thread sends page after page (one batch never spans two pages); seq
 -- counts from 1 within a page. A page is one agent's pop-up (agentEmail), so each agent's history is one
 -- page long. Events alternate between a CCC hash (a voice call rings, is answered, ends: status 100, 200,
--- 400, then the next call with another caller) and a ccc-sdk sendCard message. ts is a few ms before sent_at, both the current time in ms. When wrk finishes,
--- done() prints one line "WRK_RESULT key=value ..." that bench/ingest.py parses.
+-- 400, then the next call with another caller) and a ccc-sdk sendCard message. ts is a few ms before
+-- sent_at, both the current time in ms. When wrk finishes, done() prints one line "WRK_RESULT key=value ..."
+-- that bench/ingest.py parses.
 
 local thread_count = 0
 

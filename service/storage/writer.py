@@ -195,10 +195,11 @@ class EventWriter:
                     break
                 continue
             idle_pending = idle_pending or stored
+            if not idle_pending:
+                continue
             nothing_behind = self._queue.empty() and not others_writing
-            if idle_pending and (
-                turn := schedule.turn_after_group(recent_requests, len(group), size, nothing_behind)
-            ):
+            turn = schedule.turn_after_group(recent_requests, len(group), size, nothing_behind)
+            if turn is not None:
                 idle_pending = schedule.run(transactor, turn.most)
 
     def _process(self, group: list[_Job], size: int) -> bool:
