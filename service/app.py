@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,6 +22,7 @@ from service.domain.sessions import Timeouts
 from service.http import dashboard, health, observability, openapi, query, shim
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.events import INGEST_PATH, IngestEndpoint
+from service.http.headers import AllowedHosts, redirect_slashes, with_default_headers
 from service.http.observability import RequestMetricsMiddleware
 from service.http.ratelimit import RateLimits
 from service.http.state import AppState
@@ -52,15 +54,28 @@ GC_THRESHOLDS = (10_000, 50, 100)
 
 class CallTrailApp(Starlette):
     """Starlette, except that ingestion goes to its endpoint before Starlette's middleware and routing, which
-    cost more per request than the ingestion's own work (service/http/events.py says how it does without)."""
+    cost more per request than the ingestion's own work (service/http/events.py says how it does without).
+
+    Every request's Host is checked first (``CALLTRAIL_ALLOWED_HOSTS``); every answer but ingestion's, which
+    sets them itself, gets the headers of ``http/headers.py``."""
 
     _ingest = IngestEndpoint()
 
+    def __init__(self, *args: Any, allowed_hosts: AllowedHosts, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed_hosts = allowed_hosts
+        redirect_slashes(self.router)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allowed_hosts.admits(scope):
+            await self.allowed_hosts.refuse(send)
+            return
         # uvicorn puts --root-path in front of the path (Starlette's router takes it off again).
         if scope["type"] == "http" and scope["path"] == scope.get("root_path", "") + INGEST_PATH:
             scope["app"] = self
             await self._ingest(scope, receive, send)
+        elif scope["type"] == "http":
+            await super().__call__(scope, receive, with_default_headers(send))
         else:
             await super().__call__(scope, receive, send)
 
@@ -140,4 +155,5 @@ def create_app(settings: Settings | None = None) -> CallTrailApp:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+        allowed_hosts=AllowedHosts(settings.allowed_hosts),
     )

@@ -22,7 +22,17 @@ from service.config import ConfigError, Settings
 from service.formats import FORMATS, Format, lines
 from service.logs import configure_logging, logging_config
 from service.metrics import MULTIPROC_ENV
-from service.storage import projection, projector, records, registry, retention, rollups, schema
+from service.storage import (
+    dead_letters,
+    projection,
+    projector,
+    quarantine,
+    records,
+    registry,
+    retention,
+    rollups,
+    schema,
+)
 from service.storage.engine import Role, is_sqlite_url, make_engine, make_transactor, normalize_url
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
 
@@ -217,23 +227,53 @@ def rebuild() -> None:
 
 
 @cli.command()
-def project() -> None:
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Queue the events whose projection failed (dead letters) again first.",
+)
+def project(retry_failed: bool) -> None:
     """Project every queued event now (sessions, actions, rollups), then exit.
 
     The server projects in idle time and, under sustained load, only with its share of time
     (CALLTRAIL_PROJECTION_SHARE), so a long burst can leave a backlog (calltrail_projection_backlog_events).
     Safe while servers run: on PostgreSQL each batch claims its events with SKIP LOCKED; on SQLite each batch
-    waits its turn for the write lock."""
+    waits its turn for the write lock. Events that still fail stay dead letters (the quality report counts
+    them)."""
     settings = _settings()
     prepare_database(settings)
     transactor = make_transactor(settings)
     started = time.monotonic()
     try:
+        retried = transactor.run(dead_letters.requeue_failures) if retry_failed else 0
         count = projector.drain(transactor, session_timeouts(settings), settings.projection_batch)
+        failed = transactor.run(dead_letters.failure_count)
     finally:
         transactor.dispose()
     elapsed = time.monotonic() - started
-    click.echo(f"projected {count} queued events in {elapsed:.1f} s")
+    retried_text = f" ({retried} of them dead letters retried)" if retry_failed else ""
+    click.echo(
+        f"projected {count} queued events{retried_text} in {elapsed:.1f} s; {failed} dead letters left"
+    )
+
+
+@cli.command("quarantine")
+@click.option("--dry-run", is_flag=True, help="Only list what would be quarantined.")
+def quarantine_command(dry_run: bool) -> None:
+    """Move stored events that break the protocol's limits (stored before the limits existed) out of the log.
+
+    Their bytes are kept in the quarantine (`calltrail export quarantined` lists them); sessions and actions
+    are then derived again from the rest of the log, so no read path or report includes them."""
+    settings = _settings()
+    with _engine(settings, "write") as engine:
+        found = quarantine.quarantine(engine, session_timeouts(settings), dry_run=dry_run)
+    for suspect in found:
+        click.echo(
+            f"event {suspect.event_id} (site {suspect.site}, {suspect.size} characters): {suspect.reason}"
+        )
+    verb = "would quarantine" if dry_run else "quarantined"
+    rebuilt = "" if dry_run or not found else "; sessions and actions rebuilt from the rest of the log"
+    click.echo(f"{verb} {len(found)} events{rebuilt}")
 
 
 @cli.command("rollups")
@@ -254,6 +294,7 @@ EXPORT_FIELDS: dict[str, tuple[str, ...]] = {
     "sessions": records.SESSION_FIELDS,
     "actions": records.ACTION_FIELDS,
     "events": records.EVENT_FIELDS,
+    "quarantined": quarantine.QUARANTINE_FIELDS,
 }
 
 
@@ -264,9 +305,10 @@ EXPORT_FIELDS: dict[str, tuple[str, ...]] = {
 @click.option("--to", "end", help="End, ISO 8601, exclusive.")
 @click.option("--site", help="Only this site (by name).")
 def export(kind: str, fmt: Format, start: str | None, end: str | None, site: str | None) -> None:
-    """Stream sessions, actions or raw events to stdout, in constant memory.
+    """Stream sessions, actions, raw events or quarantined events to stdout, in constant memory.
 
-    Sessions are selected by when they were first heard of, actions and events by their corrected time.
+    Sessions are selected by when they were first heard of, actions and events by their corrected time; the
+    quarantine is listed whole.
     """
     settings = _settings()
     start_ms, end_ms = _instant(start, "--from"), _instant(end, "--to")
@@ -283,9 +325,11 @@ def export(kind: str, fmt: Format, start: str | None, end: str | None, site: str
             )
         elif kind == "actions":
             found = records.action_records(conn, site=site, start_ms=start_ms, end_ms=end_ms)
+        elif kind == "quarantined":
+            found = quarantine.quarantined_records(conn)
         else:
             found = records.event_records(conn, site=site, start_ms=start_ms, end_ms=end_ms)
-        for line in lines(found, EXPORT_FIELDS[kind], fmt):
+        for line in lines(found, EXPORT_FIELDS[kind], fmt, records.PHONE_FIELDS):
             out.write(line)
 
 

@@ -189,6 +189,12 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Proxies whose X-Forwarded-For is trusted for the client IP (comma-separated, or *).",
     ),
     SettingSpec(
+        "allowed_hosts",
+        "CALLTRAIL_ALLOWED_HOSTS",
+        _parse_text,
+        "Host names requests may name (comma-separated, *.example.com for subdomains, * for any); else 400.",
+    ),
+    SettingSpec(
         "ringing_timeout_s",
         "CALLTRAIL_RINGING_TIMEOUT_S",
         _parse_int(10, 86400),
@@ -248,6 +254,7 @@ class Settings:
     rate_limit_per_ip: str = "100/second"
     rate_limit_per_site: str = "2000/second"
     forwarded_allow_ips: str = "127.0.0.1"
+    allowed_hosts: str = "*"
     ringing_timeout_s: int = 600
     connected_timeout_s: int = 14400
     pii_mode: Literal["raw", "mask", "hmac"] = "raw"

@@ -21,6 +21,42 @@ _CONTROL_ESCAPES = (
 )
 
 
+# Query parameters whose values are never personal data; every other value (customer, agent, cursor, and any
+# parameter not known here) is logged as "-", so a customer's number never reaches the access log.
+LOGGED_QUERY_PARAMETERS = frozenset(
+    {
+        "from", "to", "interval", "tz", "limit", "format", "channel", "outcome", "site", "action",
+        "service_level_s", "short_abandon_s", "follow_window_s",
+    }
+)  # fmt: skip
+REDACTED = "-"
+
+
+def redact_query(target: str) -> str:
+    """A request target with the values of every parameter not in ``LOGGED_QUERY_PARAMETERS`` replaced."""
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    parts = []
+    for part in query.split("&"):
+        name, equals, _value = part.partition("=")
+        parts.append(
+            part if name in LOGGED_QUERY_PARAMETERS else f"{name}{equals}{REDACTED}" if equals else name
+        )
+    return f"{path}?{'&'.join(parts)}"
+
+
+class AccessLogRedaction(logging.Filter):
+    """uvicorn's access log line (``'%s - "%s %s HTTP/%s" %d'``: client, method, target, version, status)
+    with the target's query redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_query(args[2]), args[3], args[4])
+        return True
+
+
 def escape_controls(text: str) -> str:
     """Newlines and other control characters as visible escapes, so one record stays one line."""
     return text.translate(_CONTROL_ESCAPES)
@@ -56,6 +92,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"access_redaction": {"()": AccessLogRedaction}},
         "formatters": {
             "text": {"()": TextFormatter},
             "json": {"()": JsonFormatter},
@@ -71,7 +108,12 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
-            "uvicorn.access": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.access": {
+                "handlers": [],
+                "level": level,
+                "propagate": True,
+                "filters": ["access_redaction"],
+            },
             "alembic": {"level": "WARNING" if level != "DEBUG" else level},
         },
     }

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.domain.ccc import storable_text
+
 CCC_SDK_SOURCE = "ccc-sdk"
 
 
@@ -51,7 +53,7 @@ def describe(data: Any) -> tuple[str, dict[str, Any]] | None:
         fields = message if isinstance(message, dict) else {}
         return "send_card", {key: fields.get(key) for key in ("header", "desc", "pic", "url")}
     if isinstance(event, str) and event:
-        return event, {"message": message}
+        return storable_text(event), {"message": message}
     return "unknown", {"payload": payload}
 
 

@@ -2,7 +2,7 @@
 
 The workstation writes URL-encoded parameters after ``#?``; a page with a hash router may show them as
 ``#/route?k=v``. Any parameter may be missing, unknown ones are kept, and values are kept verbatim (after
-URL-decoding) except ``status``, which is only meaningful as 100, 200 or 400.
+URL-decoding, a NUL aside) except ``status``, which is only meaningful as 100, 200 or 400.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ _KNOWN = {
     "sdkAppId": "sdk_app_id",
 }
 CUSTOMER_PARAMS = ("mobile", "userId")
+# PostgreSQL's text cannot hold NUL (SQLite's can): a decoded %00 becomes U+FFFD, the replacement character,
+# on both, so that the same hash derives the same session everywhere. The raw event keeps the hash as sent.
+NUL_REPLACEMENT = "\ufffd"
+
+
+def storable_text(value: str) -> str:
+    """Text any database column can hold as it is."""
+    return value.replace("\x00", NUL_REPLACEMENT) if "\x00" in value else value
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def parse_query(query: str) -> list[tuple[str, str]]:
         if not part:
             continue
         key, _, value = part.partition("=")
-        pairs.append((unquote(key), unquote(value)))
+        pairs.append((storable_text(unquote(key)), storable_text(unquote(value))))
     return pairs
 
 

@@ -36,6 +36,7 @@ from service.protocol import (
     InvalidEnvelope,
     RejectedEvent,
     RepeatedEvent,
+    TooDeep,
     ValidEvent,
     parse_body,
 )
@@ -50,6 +51,9 @@ ACCEPTED_MEDIA_TYPES = ("text/plain", "application/json")
 OVERLOADED_RETRY_AFTER_S = 1
 UNAVAILABLE_RETRY_AFTER_S = 5
 _JSON = (b"content-type", b"application/json")
+# The default headers of every other answer (http/headers.py), set here for ingestion, which Starlette's
+# layers never see.
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 
 
 class ClientGone(Exception):
@@ -102,7 +106,9 @@ class IngestEndpoint:
 async def _answer(send: Send, status: int, payload: Any, headers: RawHeaders) -> None:
     body = b"" if payload is None else orjson.dumps(payload)
     if payload is not None:
-        headers = [_JSON, (b"content-length", str(len(body)).encode()), *headers]
+        headers = [_JSON, (b"content-length", str(len(body)).encode()), *_ALWAYS, *headers]
+    else:
+        headers = [*_ALWAYS, *headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -128,6 +134,8 @@ async def _post_events(
         envelope = parse_body(
             body, max_events=state.settings.max_events_per_batch, transform=state.pii.protect_event
         )
+    except TooDeep as exc:
+        raise ApiError(400, "too_deep", str(exc)) from None
     except InvalidBody as exc:
         raise ApiError(400, "invalid_json", str(exc)) from None
     except InvalidEnvelope as exc:
@@ -141,13 +149,15 @@ async def _post_events(
     site = state.sites.cached_site(envelope.site_key) if state.sites.is_fresh() else None
     if site is None:
         site = await _load_site(state, envelope.site_key)
-    state.rate_limits.check_site(site.site_key)
     if origin is None or origin not in site.origins:
         raise ApiError(
             403,
             "origin_not_allowed",
             f"origin {origin!r} may not write to this site; add it with `calltrail sites` if it should",
         )
+    # Charged only now: a request from a foreign origin must not spend the site's budget (anyone can read
+    # the public site key off the page).
+    state.rate_limits.check_site(site.site_key)
 
     rows = _rows(envelope, site, received_at, state.settings.max_event_age_s * 1000)
     stored: set[EventKey] = set()

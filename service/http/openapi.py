@@ -308,6 +308,8 @@ SCHEMAS: dict[str, Schema] = {
             "closed_by_supersession_share": _nullable("number"),
             "observed_mid_session": {"type": "integer"},
             "observed_mid_session_share": _nullable("number"),
+            "projection_failures": {"type": "integer"},
+            "quarantined_events": {"type": "integer"},
             "pages_with_problems": {"type": "array", "items": {"type": "object"}},
         },
     },

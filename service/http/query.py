@@ -33,8 +33,8 @@ from service.http.params import (
 from service.http.responses import JSONResponse
 from service.http.state import AppState, app_state
 from service.storage import analytics, queries
-from service.storage.quality import page_quality, quality_summary
-from service.storage.records import ACTION_FIELDS, SESSION_FIELDS, iso
+from service.storage.quality import held_back, page_quality, quality_summary
+from service.storage.records import ACTION_FIELDS, PHONE_FIELDS, SESSION_FIELDS, iso
 from service.storage.registry import authenticate_key
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ def _export(
 ) -> Response:
     """Streams every row in constant memory; the generator runs in Starlette's thread pool."""
     return StreamingResponse(
-        _in_chunks(lines(records(), fields, cast(Format, fmt))),
+        _in_chunks(lines(records(), fields, cast(Format, fmt), PHONE_FIELDS)),
         media_type=EXPORT_MEDIA_TYPES[fmt],
         headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
     )
@@ -395,6 +395,7 @@ async def quality(request: Request) -> Response:
                 end_ms=end,
                 pages=pages,
             )
+            kept_out = held_back(conn, site_id=site_id, start_ms=start, end_ms=end)
         sessions = summary.sessions
         worst = sorted(
             (p for p in pages if p.missing or p.repeated_seqs), key=lambda p: (-p.missing, p.page_id)
@@ -416,6 +417,8 @@ async def quality(request: Request) -> Response:
             "closed_by_supersession_share": _share(summary.closed_by_supersession, sessions),
             "observed_mid_session": summary.observed_mid_session,
             "observed_mid_session_share": _share(summary.observed_mid_session, sessions),
+            "projection_failures": kept_out.projection_failures,
+            "quarantined_events": kept_out.quarantined_events,
             "pages_with_problems": [
                 {
                     "page_id": p.page_id,

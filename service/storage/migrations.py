@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from service.storage.engine import normalize_url
+from service.storage.engine import create_private_sqlite_file, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 
@@ -39,6 +39,7 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    create_private_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -44,8 +44,17 @@ from service.domain.actions import Action, PageHash, PageMessage, actions_for_pa
 from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.storage import rollups
+from service.storage.dead_letters import describe_failure, record_failure
 from service.storage.events import EventRow
-from service.storage.schema import actions, events, hash_events, projection_queue, sessions
+from service.storage.failures import classify_failure
+from service.storage.schema import (
+    actions,
+    events,
+    hash_events,
+    projection_failures,
+    projection_queue,
+    sessions,
+)
 
 T = TypeVar("T")
 CHUNK = 500  # values per IN list / bulk statement
@@ -522,7 +531,8 @@ def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
     Because the projection recomputes from what is stored, feeding it the log in chunks yields what ingestion
     produced. It runs as one transaction, so readers see the old records until it commits; on PostgreSQL it
     holds the projection lock exclusively, so writers wait rather than project half-rebuilt state (on SQLite
-    the transaction's write lock does that). Returns the number of events read.
+    the transaction's write lock does that). An event that cannot be projected becomes a dead letter
+    (storage/dead_letters.py) and the rest is rebuilt without it. Returns the number of events read.
     """
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
@@ -534,9 +544,32 @@ def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
         queued = select(projection_queue.c.id).with_for_update(skip_locked=True)
         conn.execute(delete(projection_queue).where(projection_queue.c.id.in_(queued)))
         clear(conn)
+        conn.execute(delete(projection_failures))
         last_id, total = 0, 0
         while found := stored_events(conn, last_id, chunk):
-            project(conn, [row for _, row in found], timeouts)
+            _project_isolating_failures(conn, found, timeouts)
             last_id = found[-1][0]
             total += len(found)
         return total
+
+
+def _project_isolating_failures(
+    conn: Connection, found: list[tuple[int, EventRow]], timeouts: Timeouts
+) -> None:
+    """Project a chunk in a savepoint; when it fails for a reason of its own, each event in a savepoint of
+    its own, so that one event that cannot be projected becomes a dead letter instead of failing the rest."""
+    try:
+        with conn.begin_nested():
+            project(conn, [row for _, row in found], timeouts)
+        return
+    except Exception as exc:
+        if classify_failure(exc) != "error":
+            raise
+    for event_row_id, row in found:
+        try:
+            with conn.begin_nested():
+                project(conn, [row], timeouts)
+        except Exception as exc:
+            if classify_failure(exc) != "error":
+                raise
+            record_failure(conn, event_row_id, describe_failure(exc))

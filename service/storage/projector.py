@@ -24,11 +24,12 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from service import metrics
 from service.domain.sessions import Timeouts
+from service.storage.dead_letters import describe_failure, forget_projected_failures, record_failure
 from service.storage.engine import Transactor
 from service.storage.events import COLUMNS, EventRow
 from service.storage.failures import classify_failure
 from service.storage.projection import project
-from service.storage.schema import events, projection_queue
+from service.storage.schema import events, projection_failures, projection_queue
 
 log = logging.getLogger("calltrail.projector")
 
@@ -66,6 +67,8 @@ def project_claimed(conn: Connection, ids: Sequence[int], timeouts: Timeouts) ->
     rows = stored_rows(conn, ids)
     if rows:
         project(conn, rows, timeouts)
+    if ids and conn.execute(select(projection_failures.c.id).limit(1)).first() is not None:
+        forget_projected_failures(conn, ids)
     return len(ids)
 
 
@@ -91,8 +94,9 @@ class QueuedProjection:
 
     A batch that fails for a reason of its own (not the database being unavailable) is projected again one
     event per transaction, so one event that cannot be projected holds up nothing else: it leaves the queue
-    with an error in the log and in ``calltrail_projection_events_total{result="failed"}``, stays in the raw
-    log, and ``calltrail rebuild`` tries it again.
+    for ``projection_failures`` (a dead letter, counted in the quality report and in
+    ``calltrail_projection_events_total{result="failed"}``), stays in the raw log, and
+    ``calltrail project --retry-failed`` or ``calltrail rebuild`` tries it again.
     """
 
     def __init__(self, timeouts: Timeouts, batch: int) -> None:
@@ -138,7 +142,8 @@ class QueuedProjection:
                 if classify_failure(exc) != "error":
                     raise
                 log.error("event row %d cannot be projected; it stays in the raw log: %s", event_row_id, exc)
-                transactor.run(functools.partial(_drop, event_row_id=event_row_id))
+                error = describe_failure(exc)
+                transactor.run(functools.partial(_dead_letter, event_row_id=event_row_id, error=error))
                 metrics.PROJECTION_EVENTS.labels("failed").inc()
         return len(ids)
 
@@ -157,8 +162,9 @@ class QueuedProjection:
         metrics.PROJECTION_LAG.set(max(0.0, lag))
 
 
-def _drop(conn: Connection, event_row_id: int) -> None:
+def _dead_letter(conn: Connection, event_row_id: int, error: str) -> None:
     conn.execute(text(_CLAIM_ONE), {"id": event_row_id})
+    record_failure(conn, event_row_id, error)
 
 
 def queued_through(conn: Connection) -> int | None:

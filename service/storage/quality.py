@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from service.domain.sessions import Timeouts
-from service.storage.schema import events, sessions
+from service.storage.schema import events, projection_failures, quarantined_events, sessions
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,39 @@ def quality_summary(
         closed_by_supersession=int(superseded),
         observed_mid_session=int(mid),
     )
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Stored events that nothing derived includes: dead letters and the quarantine."""
+
+    projection_failures: int  # stored, but their projection failed (storage/dead_letters.py)
+    quarantined_events: int  # moved out of the log by `calltrail quarantine`
+
+
+def held_back(
+    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+) -> HeldBack:
+    """Dead letters and quarantined events of the window (by the events' corrected time)."""
+
+    def window(site_column: Any, at_column: Any) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if site_id is not None:
+            conditions.append(site_column == site_id)
+        if start_ms is not None:
+            conditions.append(at_column >= start_ms)
+        if end_ms is not None:
+            conditions.append(at_column < end_ms)
+        return conditions
+
+    failed = (
+        select(func.count())
+        .select_from(projection_failures.join(events, events.c.id == projection_failures.c.id))
+        .where(*window(events.c.site_id, events.c.event_at))
+    )
+    quarantined = (
+        select(func.count())
+        .select_from(quarantined_events)
+        .where(*window(quarantined_events.c.site_id, quarantined_events.c.event_at))
+    )
+    return HeldBack(int(conn.execute(failed).scalar_one()), int(conn.execute(quarantined).scalar_one()))

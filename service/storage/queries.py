@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
 from service.domain.sessions import Timeouts
+from service.formats import StoredJson
 from service.storage.records import iso, session_record
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
@@ -127,7 +127,7 @@ def session_detail(
                     "page_id": found["page_id"],
                     "seq": found["seq"],
                     "ts_flag": found["ts_flag"],
-                    "raw": orjson.loads(found["raw"]),
+                    "raw": StoredJson(found["raw"]),
                 },
             )
         )
@@ -149,7 +149,7 @@ def action_record(row: Any, site_name: str) -> dict[str, Any]:
         "action": row["action"],
         "session_id": row["session_id"],
         "page_id": row["page_id"],
-        "details": orjson.loads(row["details"]),
+        "details": StoredJson(row["details"]),
     }
 
 

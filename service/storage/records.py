@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Select, select
 
 from service.domain.sessions import Timeouts, timed_out
+from service.formats import StoredJson
 from service.storage.schema import actions, events, sessions, sites
 
 SESSION_FIELDS = (
@@ -18,6 +18,8 @@ SESSION_FIELDS = (
     "connected_at", "ended_at", "ring_s", "talk_s", "outcome", "end_source", "observed_from", "cards_sent",
     "call_outs", "event_count", "duplicate_count",
 )  # fmt: skip
+# Columns whose text may be a phone number: in CSV a genuine +86... stays as it is (service/formats.py).
+PHONE_FIELDS = frozenset({"customer_mobile", "agent_mobile"})
 ACTION_FIELDS = ("id", "at", "site", "agent_email", "action", "session_id", "page_id", "details")
 EVENT_FIELDS = (
     "id", "site", "page_id", "page_url", "seq", "type", "ts", "sent_at", "received_at", "event_at",
@@ -92,7 +94,7 @@ def action_records(
             "action": row["action"],
             "session_id": row["session_id"],
             "page_id": row["page_id"],
-            "details": orjson.loads(row["details"]),
+            "details": StoredJson(row["details"]),
         }
 
 
@@ -115,5 +117,5 @@ def event_records(
             "event_at": iso(row["event_at"]),
             "skew_ms": row["skew_ms"],
             "ts_flag": row["ts_flag"],
-            "raw": orjson.loads(row["raw"]),
+            "raw": StoredJson(row["raw"]),
         }

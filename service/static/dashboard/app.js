@@ -517,6 +517,8 @@ async function renderQuality(state, r, isCurrent) {
     ["Closed by timeout", q.closed_by_timeout, q.closed_by_timeout_share],
     ["Closed by supersession", q.closed_by_supersession, q.closed_by_supersession_share],
     ["Observed mid-session", q.observed_mid_session, q.observed_mid_session_share],
+    ["Projection failures (dead letters)", q.projection_failures, null],
+    ["Quarantined events", q.quarantined_events, null],
   ];
   table($("table-quality"), ["Measure", "Count", "Share"],
     rows.map(([label, count, share]) => el("tr", {}, el("th", { scope: "row", text: label }), cell(count), cell(share, fmtRate))), "");
