@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from service.app import session_timeouts
 from service.config import ConfigError, Settings
 from service.formats import FORMATS, Format, lines
+from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
 from service.metrics import MULTIPROC_ENV
 from service.storage import (
@@ -120,6 +121,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
+        http=DeadlineProtocol,
     )
     if metrics_dir is not None:
         shutil.rmtree(metrics_dir, ignore_errors=True)

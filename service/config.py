@@ -189,6 +189,18 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         "Proxies whose X-Forwarded-For is trusted for the client IP (comma-separated, or *).",
     ),
     SettingSpec(
+        "header_timeout_s",
+        "CALLTRAIL_HEADER_TIMEOUT_S",
+        _parse_int(1, 600),
+        "Seconds a client has to send a request's line and headers; past it the connection is closed.",
+    ),
+    SettingSpec(
+        "body_timeout_s",
+        "CALLTRAIL_BODY_TIMEOUT_S",
+        _parse_int(1, 3600),
+        "Seconds a client has to send a request's body after its headers; past it the connection is closed.",
+    ),
+    SettingSpec(
         "allowed_hosts",
         "CALLTRAIL_ALLOWED_HOSTS",
         _parse_text,
@@ -255,6 +267,8 @@ class Settings:
     rate_limit_per_site: str = "2000/second"
     forwarded_allow_ips: str = "127.0.0.1"
     allowed_hosts: str = "*"
+    header_timeout_s: int = 10
+    body_timeout_s: int = 30
     ringing_timeout_s: int = 600
     connected_timeout_s: int = 14400
     pii_mode: Literal["raw", "mask", "hmac"] = "raw"

@@ -84,6 +84,11 @@ PROJECTION_LAG = Gauge(
     "How long ago the oldest event not projected yet was received (0 when none), as last seen.",
     multiprocess_mode="mostrecent",
 )
+REQUEST_TIMEOUTS = Counter(
+    "calltrail_http_request_timeouts_total",
+    "Connections closed because a request's headers or body did not arrive in time, by phase.",
+    ["phase"],
+)
 RATE_LIMITED = Counter(
     "calltrail_rate_limited_total",
     "Requests refused with 429, by the limit they hit: ip or site.",

@@ -68,7 +68,7 @@ def create_private_sqlite_file(url: str) -> None:
         return
     if parsed.database.startswith("file:") or parsed.query.get("mode") == "memory":
         return
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # a missing folder: SQLite reports it
         os.close(os.open(parsed.database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, SQLITE_FILE_MODE))
 
 
