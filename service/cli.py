@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -87,6 +88,15 @@ def cli() -> None:
     """
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @cli.command()
 @click.option("--host", help="Address to listen on [CALLTRAIL_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [CALLTRAIL_PORT, default 8000].")
@@ -110,6 +120,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         f"calltrail serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)",
         err=True,
     )
+    if settings.allowed_hosts.strip() == "*" and not _is_loopback(settings.host):
+        click.echo(
+            f"warning: listening on {settings.host} with CALLTRAIL_ALLOWED_HOSTS=*: any Host header is "
+            "answered; set it to the names clients use (docs/security.md)",
+            err=True,
+        )
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -12,11 +12,13 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from playwright.sync_api import Page
@@ -25,6 +27,7 @@ from sqlalchemy import create_engine, select
 from service.cli import cli
 from service.storage.engine import normalize_url
 from service.storage.schema import events, sessions
+from tests.batches import batch, body, hash_event, message_event
 from tests.browser.harness import wait_until
 from tests.servers import free_port
 
@@ -191,3 +194,31 @@ def test_demo_says_when_its_port_is_taken() -> None:
         result = CliRunner().invoke(cli, ["demo", "--port", str(port)])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_the_demo_tables_show_hostile_and_malformed_events_as_text(page: Page, demo: RunningDemo) -> None:
+    """A lone '%' in a hash (which decodeURIComponent refuses) and markup in every field: the tables keep
+    rendering, and render them as text."""
+    crm_origin = demo.value("CRM pop-up page").split("/", 3)
+    origin = "/".join(crm_origin[:3])
+    hostile = '<img src=x onerror="window.__xss=1">'
+    now = int(time.time() * 1000)
+    sent = [
+        hash_event(1, f"#?mobile=100%&status=100&type=phone&nickName={hostile}", ts=now - 2000),
+        message_event(2, hostile, {"x": hostile}, ts=now - 1000),
+    ]
+    document = batch(demo.value("site key"), sent, url=f"{origin}/crm.html", sent_at=now)
+    answer = httpx.post(
+        f"{demo.value('CallTrail service')}/v1/events",
+        content=body(document),
+        headers={"origin": origin, "content-type": "text/plain"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    page.goto(demo.value("workstation simulator"))
+    wait_until(lambda: page.locator("#events tr").count() == 2, what="both events shown")
+    shown = page.inner_text("#events")
+    assert "mobile=100%&status=100" in shown  # the hash as stored, since it cannot be decoded
+    assert hostile in shown
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#events img").count() == 0
