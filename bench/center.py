@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from service.storage import rollups
+from service.projection import rollups
 from service.storage.engine import normalize_url
 from service.storage.migrations import upgrade
 

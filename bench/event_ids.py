@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from service.admin.registry import add_site
 from service.config import Settings
 from service.storage import migrations
 from service.storage.engine import SyncTransactor, make_engine
 from service.storage.events import EventRow, store_new
-from service.storage.registry import add_site
 
 START_MS = 1_790_000_000_000
 URL = "https://crm.example.com/popup"

@@ -167,11 +167,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, float]]:
             app: Any = importlib.import_module("bench.noop_app").app
             lifespan: Any = None
         else:
+            from service.admin.registry import add_site
             from service.app import create_app
             from service.config import Settings
             from service.storage.engine import make_engine
             from service.storage.migrations import upgrade
-            from service.storage.registry import add_site
 
             url = stack.enter_context(scratch_database(args.backend, tmp, args.pg_url))
             os.environ["CALLTRAIL_DATABASE_URL"] = url

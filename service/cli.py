@@ -18,25 +18,18 @@ from typing import Any
 import click
 from sqlalchemy import Engine, func, select
 
-from service.app import session_timeouts
+from service.admin import quarantine, registry, retention
 from service.config import ConfigError, Settings
 from service.formats import FORMATS, Format, lines
 from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
-from service.metrics import MULTIPROC_ENV
-from service.storage import (
-    dead_letters,
-    projection,
-    projector,
-    quarantine,
-    records,
-    registry,
-    retention,
-    rollups,
-    schema,
-)
+from service.projection import dead_letters, derive, queue, rollups
+from service.reports import records
+from service.runtime import session_timeouts
+from service.storage import schema
 from service.storage.engine import Role, is_sqlite_url, make_engine, make_transactor, normalize_url
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
+from service.telemetry import MULTIPROC_ENV
 
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
 
@@ -113,7 +106,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     prepare_database(settings)
     metrics_dir = None
     if settings.workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        # Workers inherit the variable and pool their metrics there (service/metrics.py).
+        # Workers inherit the variable and pool their metrics there (service/telemetry.py).
         metrics_dir = tempfile.mkdtemp(prefix="calltrail-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
     click.echo(
@@ -235,7 +228,7 @@ def rebuild() -> None:
     """Recompute every session and action from the raw events (after changing the session timeouts)."""
     settings = _settings()
     with _engine(settings, "write") as engine:
-        count = projection.rebuild(engine, session_timeouts(settings))
+        count = derive.rebuild(engine, session_timeouts(settings))
         with engine.connect() as conn:
             found = [
                 conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -264,7 +257,7 @@ def project(retry_failed: bool) -> None:
     started = time.monotonic()
     try:
         retried = transactor.run(dead_letters.requeue_failures) if retry_failed else 0
-        count = projector.drain(transactor, session_timeouts(settings), settings.projection_batch)
+        count = queue.drain(transactor, session_timeouts(settings), settings.projection_batch)
         failed = transactor.run(dead_letters.failure_count)
     finally:
         transactor.dispose()

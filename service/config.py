@@ -1,7 +1,8 @@
 """Settings, read once from the environment into a frozen value object.
 
-Every setting is declared once in ``SETTINGS_SPEC`` with its variable name, parser, default and meaning;
-``docs/configuration.md`` must list each of them (``tests/test_config.py`` enforces it).
+Each setting is declared once, as a field of ``Settings``: its default, its parser and its meaning. Its
+variable is ``CALLTRAIL_`` and the field's name in capitals. ``from_env`` parses by the declaration, and the
+table in ``docs/configuration.md`` is ``configuration_table()`` (``tests/test_config.py`` compares them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from limits import parse_many
@@ -28,7 +29,9 @@ def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
         except ValueError:
             raise ValueError(f"expected an integer, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
+            raise ValueError(
+                f"expected an integer from {minimum} to {maximum}, got {value}"
+            )
         return value
 
     return parse
@@ -41,7 +44,9 @@ def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
         except ValueError:
             raise ValueError(f"expected a number, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ValueError(f"expected a number from {minimum} to {maximum}, got {value}")
+            raise ValueError(
+                f"expected a number from {minimum} to {maximum}, got {value}"
+            )
         return value
 
     return parse
@@ -77,204 +82,216 @@ def _parse_text(raw: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class SettingSpec:
-    field: str
-    env: str
-    parse: Callable[[str], Any]
-    doc: str
-    # The variable's earlier name, still read when the current one is not set.
-    former_env: str | None = None
-
-
-SETTINGS_SPEC: tuple[SettingSpec, ...] = (
-    SettingSpec(
-        "database_url",
-        "CALLTRAIL_DATABASE_URL",
-        _parse_text,
-        "SQLAlchemy URL of the database: sqlite:///path or postgresql://user@host/db.",
-    ),
-    SettingSpec("host", "CALLTRAIL_HOST", _parse_text, "Address `serve` listens on."),
-    SettingSpec("port", "CALLTRAIL_PORT", _parse_int(1, 65535), "Port `serve` listens on."),
-    SettingSpec("workers", "CALLTRAIL_WORKERS", _parse_int(1, 64), "Worker processes started by `serve`."),
-    SettingSpec(
-        "max_body_bytes",
-        "CALLTRAIL_MAX_BODY_BYTES",
-        _parse_int(1024, 16 * 1024 * 1024),
-        "Largest accepted POST /v1/events body; larger bodies get 413.",
-    ),
-    SettingSpec(
-        "max_events_per_batch",
-        "CALLTRAIL_MAX_EVENTS_PER_BATCH",
-        _parse_int(1, 10_000),
-        "Most events one POST /v1/events may carry.",
-    ),
-    SettingSpec(
-        "max_event_age_s",
-        "CALLTRAIL_MAX_EVENT_AGE_S",
-        _parse_int(60, 366 * 86400),
-        "How far before `sent_at` an event's `ts` may lie before its corrected time is clamped and flagged.",
-    ),
-    SettingSpec(
-        "sqlite_synchronous",
-        "CALLTRAIL_SQLITE_SYNCHRONOUS",
-        _parse_choice("full", "normal"),
-        "SQLite `synchronous` pragma: full survives power loss; normal survives process crashes only.",
-    ),
-    SettingSpec(
-        "site_cache_s",
-        "CALLTRAIL_SITE_CACHE_S",
-        _parse_float(0, 3600),
-        "Seconds a worker keeps sites and origins cached before reloading them.",
-    ),
-    SettingSpec(
-        "writer_max_batch",
-        "CALLTRAIL_WRITER_MAX_BATCH",
-        _parse_int(1, 100_000),
-        "Most events the writer commits in one transaction (group commit).",
-    ),
-    SettingSpec(
-        "writer_queue_limit",
-        "CALLTRAIL_WRITER_QUEUE_LIMIT",
-        _parse_int(1, 10_000_000),
-        "Most events waiting for the writer; beyond it POST /v1/events answers 503 with Retry-After.",
-    ),
-    SettingSpec(
-        "writer_connections",
-        "CALLTRAIL_WRITER_CONNECTIONS",
-        _parse_int(1, 8),
-        "PostgreSQL: transactions one worker's writer keeps under way at once (SQLite always takes one).",
-        former_env="CALLTRAIL_WRITER_THREADS",
-    ),
-    SettingSpec(
-        "projection_batch",
-        "CALLTRAIL_PROJECTION_BATCH",
-        _parse_int(1, 100_000),
-        "Most stored events projected (into sessions, actions, rollups) in one transaction.",
-    ),
-    SettingSpec(
-        "projection_share",
-        "CALLTRAIL_PROJECTION_SHARE",
-        _parse_float(0.01, 1),
-        "Under heavy load, the least share of the writer's time the projection still gets.",
-    ),
-    SettingSpec(
-        "read_wait_ms",
-        "CALLTRAIL_READ_WAIT_MS",
-        _parse_int(0, 60_000),
-        "How long a query waits for events already acknowledged to be projected before answering anyway.",
-    ),
-    SettingSpec(
-        "sqlite_max_size_mb",
-        "CALLTRAIL_SQLITE_MAX_SIZE_MB",
-        _parse_int(0, 10_000_000),
-        "Largest the SQLite file may grow (MiB; 0 = no limit); past it writes get 503 and a log line.",
-    ),
-    SettingSpec(
-        "rate_limit_per_ip",
-        "CALLTRAIL_RATE_LIMIT_PER_IP",
-        _parse_rate_limit,
-        "POST /v1/events requests allowed per client IP and worker (limits syntax, or off); past it 429.",
-    ),
-    SettingSpec(
-        "rate_limit_per_site",
-        "CALLTRAIL_RATE_LIMIT_PER_SITE",
-        _parse_rate_limit,
-        "POST /v1/events requests allowed per site key and worker (limits syntax, or off); past it 429.",
-    ),
-    SettingSpec(
-        "forwarded_allow_ips",
-        "CALLTRAIL_FORWARDED_ALLOW_IPS",
-        _parse_text,
-        "Proxies whose X-Forwarded-For is trusted for the client IP (comma-separated, or *).",
-    ),
-    SettingSpec(
-        "header_timeout_s",
-        "CALLTRAIL_HEADER_TIMEOUT_S",
-        _parse_int(1, 600),
-        "Seconds a client has to send a request's line and headers; past it the connection is closed.",
-    ),
-    SettingSpec(
-        "body_timeout_s",
-        "CALLTRAIL_BODY_TIMEOUT_S",
-        _parse_int(1, 3600),
-        "Seconds a client has to send a request's body after its headers; past it the connection is closed.",
-    ),
-    SettingSpec(
-        "allowed_hosts",
-        "CALLTRAIL_ALLOWED_HOSTS",
-        _parse_text,
-        "Host names requests may name (comma-separated, *.example.com for subdomains, * for any); else 400.",
-    ),
-    SettingSpec(
-        "ringing_timeout_s",
-        "CALLTRAIL_RINGING_TIMEOUT_S",
-        _parse_int(10, 86400),
-        "A ringing session unheard this long is over (closed by timeout); changes need `calltrail rebuild`.",
-    ),
-    SettingSpec(
-        "connected_timeout_s",
-        "CALLTRAIL_CONNECTED_TIMEOUT_S",
-        _parse_int(60, 7 * 86400),
-        "A connected session unheard this long is over (closed by timeout); changing it needs a rebuild.",
-    ),
-    SettingSpec(
-        "pii_mode",
-        "CALLTRAIL_PII_MODE",
-        _parse_choice("raw", "mask", "hmac"),
-        "How customer numbers and ids are stored: raw, mask (188****8888), or hmac (a keyed token).",
-    ),
-    SettingSpec(
-        "pii_key",
-        "CALLTRAIL_PII_KEY",
-        _parse_text,
-        "The secret key of hmac mode, at least 16 characters; keep it, or repeat callers stop matching.",
-    ),
-    SettingSpec(
-        "log_level",
-        "CALLTRAIL_LOG_LEVEL",
-        _parse_choice("debug", "info", "warning", "error"),
-        "Least severe log level written.",
-    ),
-    SettingSpec(
-        "log_format",
-        "CALLTRAIL_LOG_FORMAT",
-        _parse_choice("text", "json"),
-        "`text` for people, `json` for one JSON object per line.",
-    ),
-)
+def setting(
+    default: Any,
+    parse: Callable[[str], Any],
+    doc: str,
+    *,
+    former_env: str | None = None,
+) -> Any:
+    """A field of ``Settings``: its default, how its variable is parsed, and what it means (the docs' text).
+    ``former_env`` is the variable's earlier name, still read when the current one is not set."""
+    return field(
+        default=default, metadata={"parse": parse, "doc": doc, "former_env": former_env}
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    max_body_bytes: int = 64 * 1024
-    max_events_per_batch: int = 500
-    max_event_age_s: int = 7 * 86400
-    sqlite_synchronous: Literal["full", "normal"] = "full"
-    site_cache_s: float = 5.0
-    writer_max_batch: int = 5000
-    writer_queue_limit: int = 50_000
-    writer_connections: int = 4
-    projection_batch: int = 1000
-    projection_share: float = 0.02
-    read_wait_ms: int = 2000
-    sqlite_max_size_mb: int = 0
-    rate_limit_per_ip: str = "100/second"
-    rate_limit_per_site: str = "2000/second"
-    forwarded_allow_ips: str = "127.0.0.1"
-    allowed_hosts: str = "*"
-    header_timeout_s: int = 10
-    body_timeout_s: int = 30
-    ringing_timeout_s: int = 600
-    connected_timeout_s: int = 14400
-    pii_mode: Literal["raw", "mask", "hmac"] = "raw"
-    pii_key: str = ""
-    log_level: str = "info"
-    log_format: Literal["text", "json"] = "text"
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        _parse_text,
+        "SQLAlchemy URL of the database: `sqlite:///path` (relative to the working directory; "
+        "`sqlite:////abs/path` for an absolute one) or `postgresql://user:password@host:port/db`. "
+        "On SQLite, `serve` applies migrations itself; on PostgreSQL run `calltrail migrate` "
+        "first.",
+    )
+    host: str = setting(
+        "127.0.0.1",
+        _parse_text,
+        "Address `serve` listens on. Use `0.0.0.0` in a container.",
+    )
+    port: int = setting(
+        8000,
+        _parse_int(1, 65535),
+        "Port `serve` listens on.",
+    )
+    workers: int = setting(
+        1,
+        _parse_int(1, 64),
+        "Worker processes `serve` starts (1 to 64).",
+    )
+    max_body_bytes: int = setting(
+        64 * 1024,
+        _parse_int(1024, 16 * 1024 * 1024),
+        "Largest `POST /v1/events` body; larger ones get 413. 64 KiB is the browsers' "
+        "keepalive/beacon budget.",
+    )
+    max_events_per_batch: int = setting(
+        500,
+        _parse_int(1, 10_000),
+        "Most events one `POST /v1/events` may carry; more is an envelope error (400).",
+    )
+    max_event_age_s: int = setting(
+        7 * 86400,
+        _parse_int(60, 366 * 86400),
+        "How far (seconds) before `sent_at` an event's `ts` may lie. Older events are stored, "
+        "with `event_at` clamped to this age and `ts_flag = too_old`. A week covers events queued "
+        "in the browser over a weekend.",
+    )
+    sqlite_synchronous: Literal["full", "normal"] = setting(
+        "full",
+        _parse_choice("full", "normal"),
+        "SQLite's `synchronous` pragma: `full` keeps committed events through a power loss, "
+        "`normal` only through a crash of the process (faster).",
+    )
+    site_cache_s: float = setting(
+        5.0,
+        _parse_float(0, 3600),
+        "Seconds each worker caches sites and their origins. An unknown site key triggers a "
+        "reload at once (at most twice a second), so new sites work immediately; removed origins "
+        "stop working within this time.",
+    )
+    writer_max_batch: int = setting(
+        5000,
+        _parse_int(1, 100_000),
+        "Most events the writer commits in one transaction (group commit).",
+    )
+    writer_queue_limit: int = setting(
+        50_000,
+        _parse_int(1, 10_000_000),
+        "Most events waiting for the writer in one worker; past it `POST /v1/events` answers 503 "
+        "with `Retry-After: 1` instead of queueing without bound.",
+    )
+    writer_connections: int = setting(
+        4,
+        _parse_int(1, 8),
+        "PostgreSQL only: how many group-commit transactions one worker keeps under way at once, "
+        "each on its own connection; while one waits for its commit, the next group is written. "
+        "Four kept the worker's event loop busiest in `bench/ingest.py` (docs/design.md, session "
+        "7); count them in PostgreSQL's `max_connections`: each worker holds this many, one or "
+        "two for the projection and up to ten for queries and the site list (a pool of five that "
+        "may overflow by five). The commits run on the worker's event loop (no thread). Its "
+        "former name `CALLTRAIL_WRITER_THREADS` is still read when this one is not set. SQLite "
+        "takes one writer at a time, so it always uses one.",
+        former_env="CALLTRAIL_WRITER_THREADS",
+    )
+    projection_batch: int = setting(
+        1000,
+        _parse_int(1, 100_000),
+        "Most stored events the projection (sessions, actions, rollups) handles in one "
+        "transaction. Smaller batches make a request that arrives during one wait less; larger "
+        "ones project a backlog faster.",
+    )
+    projection_share: float = setting(
+        0.02,
+        _parse_float(0.01, 1),
+        "The projection runs whenever the writer has had no request to store for 50 ms, and under "
+        "light load (under 250 to 500 requests a second, nothing waiting behind a commit) right "
+        "after each commit, in batches of 50 events or as many as the commit stored. Under "
+        "heavier load it still gets at least this share of the writer's time (0.01 to 1), so it "
+        "never stops, and catches up at full speed once the load falls. A higher share keeps "
+        "reports fresher during such a burst, at a cost to ingestion: 0.1 took about 14 % off "
+        "`POST /v1/events` at saturation.",
+    )
+    read_wait_ms: int = setting(
+        2000,
+        _parse_int(0, 60_000),
+        "How long a query waits for events already acknowledged to be projected "
+        "(read-your-writes). Past it the query answers anyway with the header "
+        "`CallTrail-Unprojected-Events: N`. `0`: never wait.",
+    )
+    sqlite_max_size_mb: int = setting(
+        0,
+        _parse_int(0, 10_000_000),
+        "Largest the SQLite database may grow, in MiB (`PRAGMA max_page_count`); `0` means no "
+        "limit but the disk's. When it (or the disk) is full, writes answer 503 with "
+        "`Retry-After` and the log says so; what was stored stays intact.",
+    )
+    rate_limit_per_ip: str = setting(
+        "100/second",
+        _parse_rate_limit,
+        "`POST /v1/events` requests allowed per client IP, in the `limits` syntax (`100/second`, "
+        "`1000/minute;50/second`), or `off`. Past it: 429 with `Retry-After`. Counted per worker "
+        "process, in fixed windows (a window opens at a client's first request; across two "
+        "windows a client may briefly send up to twice the limit). Agents behind one NAT share an "
+        "IP: size it for the whole center.",
+    )
+    rate_limit_per_site: str = setting(
+        "2000/second",
+        _parse_rate_limit,
+        "`POST /v1/events` requests allowed per site key, same syntax, or `off`. Counted per "
+        "worker process.",
+    )
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1",
+        _parse_text,
+        "Proxies whose `X-Forwarded-For` header is trusted for the client IP (comma-separated "
+        "addresses, or `*`); passed to uvicorn.",
+    )
+    header_timeout_s: int = setting(
+        10,
+        _parse_int(1, 600),
+        "Seconds a client has, from connecting (or from the first byte of a keep-alive "
+        "connection's next request), to send the request line and headers; past it the connection "
+        "is closed (slow-client attacks).",
+    )
+    body_timeout_s: int = setting(
+        30,
+        _parse_int(1, 3600),
+        "Seconds a client has, after the headers, to send the whole body; past it the connection "
+        "is closed. Responses are never timed.",
+    )
+    allowed_hosts: str = setting(
+        "*",
+        _parse_text,
+        "Host names a request's `Host` header may name, comma-separated "
+        "(`events.example.com,*.internal.example.com`; a port is ignored); any other host gets "
+        "400 `invalid_host` before anything else runs. `*` admits any. Set it on every deployment "
+        "reachable from a browser: it closes DNS-rebinding attacks on a service bound to a "
+        "private address. Nothing CallTrail answers is built from the Host header (redirects are "
+        "relative), so `*` is not an injection risk, only a wider door.",
+    )
+    ringing_timeout_s: int = setting(
+        600,
+        _parse_int(10, 86400),
+        "A ringing session (last status 100) that hears nothing for this long is over: the next "
+        "event on its line closes it with `end_source = timeout`, and until then reads show it "
+        "so. Sessions are derived with it, so a change applies to stored sessions after "
+        "`calltrail rebuild`.",
+    )
+    connected_timeout_s: int = setting(
+        14400,
+        _parse_int(60, 7 * 86400),
+        "The same for a connected session (last status 200). Four hours covers long calls and "
+        "chats. Must not be shorter than the ringing timeout.",
+    )
+    pii_mode: Literal["raw", "mask", "hmac"] = setting(
+        "raw",
+        _parse_choice("raw", "mask", "hmac"),
+        "How customer numbers and ids (`mobile`, `userId` in the hash, `phoneNumber` of a "
+        "callOut) are stored, in the raw events as much as in sessions: `raw`; `mask` "
+        "(`188****8888`: first 3 and last 4 kept); `hmac` (`h:` and 24 hex digits of HMAC-SHA-256 "
+        "with `CALLTRAIL_PII_KEY`: repeat callers stay groupable, the number is not kept). "
+        "Applies to events received after the change.",
+    )
+    pii_key: str = setting(
+        "",
+        _parse_text,
+        "The secret of `hmac` mode, at least 16 characters (required there). Keep it stable and "
+        "secret: a new key gives every caller a new token.",
+    )
+    log_level: str = setting(
+        "info",
+        _parse_choice("debug", "info", "warning", "error"),
+        "`debug`, `info`, `warning` or `error`.",
+    )
+    log_format: Literal["text", "json"] = setting(
+        "text",
+        _parse_choice("text", "json"),
+        "`text` for people, `json` for one JSON object per line. Either way, control characters "
+        "in logged values are escaped, so request data cannot forge a log line.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -291,10 +308,16 @@ class Settings:
                 values[spec.field] = spec.parse(raw)
             except ValueError as exc:
                 problems.append(f"{spec.env}: {exc}")
-        if values.get("connected_timeout_s", 14400) < values.get("ringing_timeout_s", 600):
-            problems.append("CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S")
+        if values.get("connected_timeout_s", 14400) < values.get(
+            "ringing_timeout_s", 600
+        ):
+            problems.append(
+                "CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S"
+            )
         if values.get("pii_mode") == "hmac" and len(values.get("pii_key", "")) < 16:
-            problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
+            problems.append(
+                "CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters"
+            )
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)
@@ -305,3 +328,39 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    field: str
+    env: str
+    parse: Callable[[str], Any]
+    doc: str
+    default: Any
+    former_env: str | None = None
+
+
+SETTINGS_SPEC: tuple[SettingSpec, ...] = tuple(
+    SettingSpec(
+        f.name,
+        "CALLTRAIL_" + f.name.upper(),
+        f.metadata["parse"],
+        f.metadata["doc"],
+        f.default,
+        f.metadata["former_env"],
+    )
+    for f in dataclasses.fields(Settings)
+)
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def configuration_table() -> str:
+    """The settings table of docs/configuration.md, made from the declaration."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.env}` | `{_shown(s.default)}` | {s.doc} |" for s in SETTINGS_SPEC]
+    return "\n".join(rows) + "\n"

@@ -28,11 +28,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.app import create_app, session_timeouts
+from service.admin import registry
+from service.app import create_app
 from service.config import Settings
 from service.http.responses import JSONResponse
 from service.logs import logging_config
-from service.storage import records, registry
+from service.reports import records
+from service.runtime import session_timeouts
 from service.storage.engine import make_engine
 from service.storage.migrations import upgrade
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from service.admin.registry import Site, add_site
 from service.app import create_app
 from service.config import Settings
 from service.storage.engine import make_engine
-from service.storage.registry import Site, add_site
 from tests import databases
 
 BACKENDS = ["sqlite", "postgresql"]

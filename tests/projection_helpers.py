@@ -11,12 +11,12 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from service.config import Settings
 from service.domain.sessions import Timeouts
+from service.ingest.writer import EventWriter
+from service.projection.derive import rebuild
+from service.projection.queue import drain
 from service.storage.engine import SyncTransactor, make_engine, make_transactor
 from service.storage.events import EventRow
-from service.storage.projection import rebuild
-from service.storage.projector import drain
 from service.storage.schema import actions, events, hash_events, projection_queue, sessions
-from service.storage.writer import EventWriter
 
 TIMEOUTS = Timeouts(ringing_ms=600_000, connected_ms=4 * 3_600_000)
 T0 = 1_764_000_000_000

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from service.admin.registry import Site
 from service.config import Settings
+from service.ingest.loop_writer import LoopEventWriter
+from service.ingest.writer import EventWriter
 from service.storage.events import count_events
 from service.storage.failures import StorageUnavailable, WriterClosed
-from service.storage.loop_writer import LoopEventWriter
-from service.storage.registry import Site
-from service.storage.writer import EventWriter
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN, running_app
 from tests.test_events_api import assert_error

@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
+from service.admin import registry
 from service.cli import cli
-from service.storage import registry
 from tests import databases
 
 

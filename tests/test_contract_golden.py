@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from service.admin.registry import Site, create_key
 from service.cli import cli
 from service.config import Settings
 from service.http.openapi import document
 from service.storage.events import EventRow
-from service.storage.registry import Site, create_key
 from tests.batches import batch, body, hash_event
 from tests.center import center_history
 from tests.conftest import ORIGIN, running_app

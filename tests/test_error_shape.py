@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.storage.registry import Site
+from service.admin.registry import Site
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN
 from tests.test_events_api import assert_error
@@ -54,7 +54,7 @@ async def test_a_crash_answers_500_in_our_shape_with_cors(
     def explode(*_args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("service.http.events._rows", explode)
+    monkeypatch.setattr("service.ingest.endpoint._rows", explode)
     response = await api.post(
         "/v1/events",
         content=body(batch(site.site_key, [hash_event(1, "#")])),

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, select
 from starlette.types import Message
 
+from service.admin.registry import Site, add_site
 from service.app import create_app
 from service.config import Settings
-from service.storage.registry import Site, add_site
 from service.storage.schema import events
 from tests.batches import BASE_TS, batch, body, hash_event, message_event
 from tests.conftest import ORIGIN

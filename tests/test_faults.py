@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from service.projection.queue import wait_until_projected
 from service.storage.engine import normalize_url
-from service.storage.projector import wait_until_projected
 from service.storage.schema import events
 from tests.conftest import IN_CI, ORIGIN
 from tests.private_postgres import PrivateCluster

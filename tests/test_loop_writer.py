@@ -11,16 +11,16 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, func, select
 
-from service import metrics
-from service.app import session_timeouts
+from service import telemetry
+from service.admin.registry import Site
 from service.config import Settings
+from service.ingest.idle import LIGHT_LOAD_IDLE_BATCH
+from service.ingest.loop_writer import LoopEventWriter, ProjectionThread
+from service.projection.queue import QueuedProjection
+from service.runtime import session_timeouts
 from service.storage.engine import asyncpg_dsn, make_transactor
 from service.storage.events import EventKey, count_events, insert_new
 from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
-from service.storage.idle import LIGHT_LOAD_IDLE_BATCH
-from service.storage.loop_writer import LoopEventWriter, ProjectionThread
-from service.storage.projector import QueuedProjection
-from service.storage.registry import Site
 from service.storage.schema import projection_queue
 from tests.test_writer import endless_idle_work, row
 
@@ -61,7 +61,7 @@ def with_writer(writer: LoopEventWriter, scenario: Callable[[], Awaitable[T]]) -
 
 def commits_so_far() -> float:
     """Group commits this process has made (the commit-latency histogram's count)."""
-    (family,) = metrics.WRITER_COMMIT_SECONDS.collect()
+    (family,) = telemetry.WRITER_COMMIT_SECONDS.collect()
     return sum(sample.value for sample in family.samples if sample.name.endswith("_count"))
 
 

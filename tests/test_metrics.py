@@ -6,7 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.storage.registry import Site
+from service.admin.registry import Site
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN
 

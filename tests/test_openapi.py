@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine
 from starlette.routing import Route
 
+from service.admin.registry import Site, create_key
 from service.app import create_app
 from service.config import Settings
-from service.http.events import INGEST_PATH
 from service.http.openapi import document
-from service.storage.registry import Site, create_key
+from service.ingest.endpoint import INGEST_PATH
 from tests.center import center_history
 from tests.projection_helpers import T0, ingest
 from tests.servers import Server
@@ -33,7 +33,7 @@ def test_document_lists_every_route_and_method() -> None:
         for method in route.methods or ()
         if method != "HEAD"
     }
-    # Ingestion is answered in front of Starlette's routing (service/http/events.py), not by a Route.
+    # Ingestion is answered in front of Starlette's routing (service/ingest/endpoint.py), not by a Route.
     served.add((INGEST_PATH, "post"))
     described = {(path, method) for path, item in document()["paths"].items() for method in item}
     assert described == served

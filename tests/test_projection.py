@@ -14,14 +14,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from service.admin.registry import Site
 from service.config import Settings
+from service.ingest.writer import EventWriter
+from service.projection.queue import QueuedProjection, wait_until_projected
+from service.reports.records import session_records
 from service.storage.engine import make_transactor
 from service.storage.events import EventRow
-from service.storage.projector import QueuedProjection, wait_until_projected
-from service.storage.records import session_records
-from service.storage.registry import Site
 from service.storage.schema import actions, sessions
-from service.storage.writer import EventWriter
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN
 from tests.projection_helpers import (

@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 
+from service.admin.registry import Site, create_key
 from service.config import Settings
+from service.projection.queue import drain, wait_until_projected
 from service.storage.engine import SyncTransactor, make_engine
 from service.storage.events import EventRow
-from service.storage.projector import drain, wait_until_projected
-from service.storage.registry import Site, create_key
 from service.storage.schema import events, projection_queue, sessions
 from tests import databases
 from tests.batches import batch, body, hash_event

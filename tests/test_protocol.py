@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.protocol import (
+from service.ingest.protocol import (
     InvalidBody,
     InvalidEnvelope,
     RejectedEvent,

@@ -17,9 +17,9 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
+from service.admin.registry import Site, create_key, revoke_key
 from service.config import Settings
-from service.domain.metrics import BIN_BOUNDS, bin_of
-from service.storage.registry import Site, create_key, revoke_key
+from service.domain.formulas import BIN_BOUNDS, bin_of
 from service.storage.schema import rollup_marks
 from tests.center import center_history
 from tests.conftest import running_app
@@ -570,7 +570,7 @@ async def test_rollups_command_builds_what_reports_would(
     ],
 )
 async def test_forged_cursors_are_a_400(reader: httpx.AsyncClient, path: str, cursor: list[Any]) -> None:
-    from service.http.params import encode_cursor
+    from service.reports.params import encode_cursor
 
     response = await reader.get(path, params={"cursor": encode_cursor(cursor)})
     assert response.status_code == 400
@@ -581,8 +581,8 @@ def test_a_report_of_ten_thousand_buckets_stays_small(engine: Engine) -> None:
     import tracemalloc
 
     from service.domain.buckets import buckets
-    from service.domain.metrics import Thresholds
-    from service.storage import analytics
+    from service.domain.formulas import Thresholds
+    from service.reports import analytics
 
     start = T0 - T0 % DAY
     end = start + 104 * DAY
@@ -603,7 +603,7 @@ def test_a_report_of_ten_thousand_buckets_stays_small(engine: Engine) -> None:
 async def test_outbound_matches_numbers_on_the_same_site_only(
     settings: Settings, engine: Engine, site: Site, reader: httpx.AsyncClient
 ) -> None:
-    from service.storage.registry import add_site
+    from service.admin.registry import add_site
 
     other = add_site(engine, "other", ["https://other.example.com"])
     page, other_page = "77777777-7777-4777-8777-777777777777", "88888888-8888-4888-8888-888888888888"
@@ -622,7 +622,7 @@ async def test_outbound_matches_numbers_on_the_same_site_only(
 async def test_agents_seen_only_mid_call_have_no_row_and_peaks_agree_however_cut(
     settings: Settings, engine: Engine, site: Site, reader: httpx.AsyncClient
 ) -> None:
-    from service.storage.registry import add_site
+    from service.admin.registry import add_site
 
     other = add_site(engine, "other", ["https://other.example.com"])
     hour = T0 - T0 % 3_600_000
@@ -653,7 +653,7 @@ async def test_agents_seen_only_mid_call_have_no_row_and_peaks_agree_however_cut
 async def test_rebuild_leaves_reports_right(
     settings: Settings, engine: Engine, center: None, reader: httpx.AsyncClient
 ) -> None:
-    from service.storage.projection import rebuild
+    from service.projection.derive import rebuild
 
     lo, hi = T0 - T0 % DAY, T0 - T0 % DAY + 4 * DAY
     params = {"from": iso(lo), "to": iso(hi), "interval": "day"}

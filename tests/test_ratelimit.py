@@ -7,7 +7,7 @@ from limits import parse
 from limits.strategies import FixedWindowRateLimiter
 
 from service.http.errors import ApiError
-from service.http.ratelimit import RateLimits, WindowCounters
+from service.ingest.ratelimit import RateLimits, WindowCounters
 
 
 class FakeClock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select
 
-from service.storage import registry
-from service.storage.registry import RegistryError, normalize_origin
+from service.admin import registry
+from service.admin.registry import RegistryError, normalize_origin
 from service.storage.schema import api_keys
 
 

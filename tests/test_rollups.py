@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, func, select
 
+from service.admin.registry import Site
 from service.config import Settings
 from service.domain.buckets import buckets
-from service.domain.metrics import Thresholds
-from service.storage import analytics, rollups
+from service.domain.formulas import Thresholds
+from service.projection import rollups
+from service.reports import analytics
 from service.storage.engine import make_engine
-from service.storage.registry import Site
 from service.storage.schema import agent_rollup, inbound_rollup, rollup_marks
 from tests.center import center_history
 from tests.projection_helpers import T0, ingest

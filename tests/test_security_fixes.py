@@ -22,13 +22,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from service.admin.registry import Site, create_key
 from service.cli import cli
 from service.config import Settings
 from service.formats import csv_cell
+from service.ingest.protocol import MAX_JSON_DEPTH, json_depth_exceeds
 from service.logs import AccessLogRedaction, redact_query
-from service.protocol import MAX_JSON_DEPTH, json_depth_exceeds
 from service.storage.engine import create_private_sqlite_file
-from service.storage.registry import Site, create_key
 from service.storage.schema import events, projection_failures, quarantined_events
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN, running_app
@@ -194,7 +194,7 @@ async def test_nul_in_hash_fields_derives_the_same_session_on_both_databases(
 async def test_a_projection_failure_is_a_visible_retryable_dead_letter(
     settings: Settings, site: Site, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.storage.projection as projection_module
+    import service.projection.derive as projection_module
 
     real = projection_module.parse_hash  # type: ignore[attr-defined]
 

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
+from service.admin.registry import Site
 from service.cli import cli
 from service.config import Settings
-from service.storage.quality import page_quality, quality_summary
-from service.storage.records import ACTION_FIELDS, EVENT_FIELDS, SESSION_FIELDS
-from service.storage.registry import Site
+from service.reports.quality import page_quality, quality_summary
+from service.reports.records import ACTION_FIELDS, EVENT_FIELDS, SESSION_FIELDS
 from service.storage.schema import events
 from tests.conftest import ORIGIN, running_app
 from tests.projection_helpers import (

@@ -8,8 +8,8 @@ import gzip
 import httpx
 import pytest
 
+from service.admin.registry import Site
 from service.http.shim import SHIM_FILE, accepts_gzip, etag_matches
-from service.storage.registry import Site
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN
 

@@ -14,7 +14,10 @@ import pytest
 from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from service.admin.registry import Site
 from service.config import Settings
+from service.ingest.idle import LIGHT_LOAD_IDLE_BATCH, LIGHT_LOAD_REQUESTS, IdleWork
+from service.ingest.writer import EventWriter
 from service.storage.engine import AsyncpgTransactor, Transactor, make_transactor
 from service.storage.events import (
     COLUMNS,
@@ -26,10 +29,7 @@ from service.storage.events import (
     count_events,
 )
 from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed, classify_failure
-from service.storage.idle import LIGHT_LOAD_IDLE_BATCH, LIGHT_LOAD_REQUESTS, IdleWork
-from service.storage.registry import Site
 from service.storage.schema import events, projection_queue
-from service.storage.writer import EventWriter
 from tests import databases
 
 

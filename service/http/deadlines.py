@@ -20,7 +20,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service import metrics
+from service import telemetry
 from service.config import Settings
 
 log = logging.getLogger("calltrail.http")
@@ -51,7 +51,7 @@ class DeadlineProtocol(HttpToolsProtocol):
     def _expire(self, phase: str) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            metrics.REQUEST_TIMEOUTS.labels(phase).inc()
+            telemetry.REQUEST_TIMEOUTS.labels(phase).inc()
             log.info("closed a connection from %s: its request %s did not arrive in time", self.client, phase)
             self.transport.close()
 

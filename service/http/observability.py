@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
+from service import telemetry
 
 
 class RequestMetricsMiddleware:
@@ -35,11 +35,11 @@ class RequestMetricsMiddleware:
             # The route template, not the path, keeps the label set small whatever clients request.
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.observe_http(template, scope["method"], status, time.perf_counter() - started)
+            telemetry.observe_http(template, scope["method"], status, time.perf_counter() - started)
 
 
 async def get_metrics(_request: Request) -> Response:
-    body, content_type = metrics.render()
+    body, content_type = telemetry.render()
     return Response(body, media_type=content_type)
 
 

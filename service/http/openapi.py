@@ -12,10 +12,10 @@ from starlette.routing import Route
 
 from service.domain.buckets import INTERVALS
 from service.domain.ccc import CHANNELS
-from service.domain.metrics import EXACT_THRESHOLD_MAX_S
+from service.domain.formulas import EXACT_THRESHOLD_MAX_S
 from service.http import dashboard
-from service.http.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_RANGE_DAYS
 from service.http.responses import JSONResponse
+from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_RANGE_DAYS
 
 Schema = dict[str, Any]
 

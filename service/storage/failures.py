@@ -9,7 +9,7 @@ from typing import Literal
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from service import metrics
+from service import telemetry
 from service.storage.events import EventKey
 
 log = logging.getLogger("calltrail.writer")
@@ -81,7 +81,7 @@ def next_step(exc: Exception, attempt: int) -> Literal["retry", "refuse", "isola
 def failed_alone(exc: Exception) -> list[Outcome]:
     """The outcome of a request whose rows fail on their own: logged, counted, answered 500."""
     log.error("write failed: %s", one_line(exc), exc_info=exc)
-    metrics.WRITER_FAILURES.labels("error").inc()
+    telemetry.WRITER_FAILURES.labels("error").inc()
     return [exc]
 
 
@@ -97,7 +97,7 @@ def refusals(count: int, exc: Exception) -> list[Outcome]:
         )
     else:
         log.error("the database cannot take writes; %d requests refused with 503: %s", count, reason)
-    metrics.WRITER_FAILURES.labels("unavailable").inc(count)
+    telemetry.WRITER_FAILURES.labels("unavailable").inc(count)
     return [StorageUnavailable(reason) for _ in range(count)]
 
 

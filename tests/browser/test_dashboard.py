@@ -18,9 +18,9 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route
 
+from service.admin.registry import add_site, create_key
 from service.config import Settings
 from service.storage.engine import make_engine
-from service.storage.registry import add_site, create_key
 from tests import databases
 from tests.center import center_history
 from tests.conftest import ORIGIN

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page
 
+from service.admin.registry import add_site, create_key
 from service.config import Settings
 from service.storage.engine import make_engine
-from service.storage.registry import add_site, create_key
 from tests import databases
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page
 
-from service.protocol import RejectedEvent, parse_body
+from service.ingest.protocol import RejectedEvent, parse_body
 from tests.browser.harness import (
     SITE_KEY,
     Answer,

@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Frame, Page
 from sqlalchemy import Engine, select
 
+from service.admin.registry import add_site
 from service.config import Settings
 from service.storage.engine import make_engine
-from service.storage.registry import add_site
 from service.storage.schema import events
 from tests import databases
 from tests.browser.harness import PageServer, child_page, parent_page, shim_tag, wait_until

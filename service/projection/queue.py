@@ -22,13 +22,13 @@ from typing import cast
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
-from service import metrics
+from service import telemetry
 from service.domain.sessions import Timeouts
-from service.storage.dead_letters import describe_failure, forget_projected_failures, record_failure
+from service.projection.dead_letters import describe_failure, forget_projected_failures, record_failure
+from service.projection.derive import project
 from service.storage.engine import Transactor
 from service.storage.events import COLUMNS, EventRow
 from service.storage.failures import classify_failure
-from service.storage.projection import project
 from service.storage.schema import events, projection_failures, projection_queue
 
 log = logging.getLogger("calltrail.projector")
@@ -123,8 +123,8 @@ class QueuedProjection:
             done = self._one_by_one(transactor, claimed)
         else:
             if done:
-                metrics.PROJECTION_SECONDS.observe(time.perf_counter() - started)
-                metrics.PROJECTION_EVENTS.labels("projected").inc(done)
+                telemetry.PROJECTION_SECONDS.observe(time.perf_counter() - started)
+                telemetry.PROJECTION_EVENTS.labels("projected").inc(done)
         self._measure(transactor, idle=done < batch)
         return done
 
@@ -137,14 +137,14 @@ class QueuedProjection:
                 return project_claimed(conn, [event_row_id], self.timeouts)
 
             try:
-                metrics.PROJECTION_EVENTS.labels("projected").inc(transactor.run(one))
+                telemetry.PROJECTION_EVENTS.labels("projected").inc(transactor.run(one))
             except Exception as exc:
                 if classify_failure(exc) != "error":
                     raise
                 log.error("event row %d cannot be projected; it stays in the raw log: %s", event_row_id, exc)
                 error = describe_failure(exc)
                 transactor.run(functools.partial(_dead_letter, event_row_id=event_row_id, error=error))
-                metrics.PROJECTION_EVENTS.labels("failed").inc()
+                telemetry.PROJECTION_EVENTS.labels("failed").inc()
         return len(ids)
 
     def _measure(self, transactor: Transactor, *, idle: bool) -> None:
@@ -157,9 +157,9 @@ class QueuedProjection:
         self._measured_at = now
         found = transactor.run(backlog)
         self._last_backlog = found.events
-        metrics.PROJECTION_BACKLOG.set(found.events)
+        telemetry.PROJECTION_BACKLOG.set(found.events)
         lag = 0.0 if found.oldest_received_at is None else time.time() - found.oldest_received_at / 1000
-        metrics.PROJECTION_LAG.set(max(0.0, lag))
+        telemetry.PROJECTION_LAG.set(max(0.0, lag))
 
 
 def _dead_letter(conn: Connection, event_row_id: int, error: str) -> None:

@@ -12,7 +12,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from service.storage.registry import SiteDirectory
+from service.admin.registry import SiteDirectory
 
 log = logging.getLogger("calltrail.http")
 

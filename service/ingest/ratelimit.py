@@ -26,7 +26,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
-from service import metrics
+from service import telemetry
 from service.http.errors import ApiError
 
 # Often enough that a flood from many addresses holds little memory and each sweep is short (about 0.2 us a
@@ -114,7 +114,7 @@ class RateLimits:
             if not self._limiter.hit(item, limit, identity):
                 reset_at = self._limiter.get_window_stats(item, limit, identity).reset_time
                 retry_after = max(1, math.ceil(reset_at - self.counters.clock()))
-                metrics.RATE_LIMITED.labels(limit).inc()
+                telemetry.RATE_LIMITED.labels(limit).inc()
                 raise ApiError(
                     429,
                     "rate_limited",

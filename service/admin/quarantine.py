@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from service.domain.sessions import Timeouts
-from service.protocol import stored_event_problem
-from service.storage.projection import rebuild
-from service.storage.records import iso
+from service.ingest.protocol import stored_event_problem
+from service.projection.derive import rebuild
+from service.reports.records import iso
 from service.storage.schema import events, projection_failures, projection_queue, quarantined_events, sites
 
 SCAN_CHUNK = 5000

@@ -18,10 +18,10 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, case, func, select
 
 from service.domain.buckets import HOUR_MS, Bucket, days, hours, quarters
-from service.domain.metrics import AgentPartial, InboundAccumulator, InboundPartial, Thresholds, median
+from service.domain.formulas import AgentPartial, InboundAccumulator, InboundPartial, Thresholds, median
 from service.domain.sessions import Timeouts, timed_out
-from service.storage import rollups
-from service.storage.records import iso
+from service.projection import rollups
+from service.reports.records import iso
 from service.storage.schema import actions, sessions
 
 CHAT_CHANNELS = ("im", "oim")

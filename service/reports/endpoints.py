@@ -14,13 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from service.admin.registry import authenticate_key
 from service.domain.buckets import INTERVALS, Interval, bucket_count_bound, buckets
 from service.domain.ccc import CHANNELS
-from service.domain.metrics import EXACT_THRESHOLD_MAX_S, Thresholds
+from service.domain.formulas import EXACT_THRESHOLD_MAX_S, Thresholds
 from service.formats import Format, lines
 from service.http.errors import ApiError
-from service.http.freshness import FreshnessHeaderMiddleware, wait_for_projection
-from service.http.params import (
+from service.http.responses import JSONResponse
+from service.http.state import app_state
+from service.reports import analytics, lists
+from service.reports.freshness import FreshnessHeaderMiddleware, wait_for_projection
+from service.reports.params import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_REPORT_DAYS,
     MAX_BUCKETS,
@@ -30,12 +34,9 @@ from service.http.params import (
     now_ms,
     time_range,
 )
-from service.http.responses import JSONResponse
-from service.http.state import AppState, app_state
-from service.storage import analytics, queries
-from service.storage.quality import held_back, page_quality, quality_summary
-from service.storage.records import ACTION_FIELDS, PHONE_FIELDS, SESSION_FIELDS, iso
-from service.storage.registry import authenticate_key
+from service.reports.quality import held_back, page_quality, quality_summary
+from service.reports.records import ACTION_FIELDS, PHONE_FIELDS, SESSION_FIELDS, iso
+from service.runtime import AppState
 
 T = TypeVar("T")
 RETRY_AFTER_S = 5
@@ -106,7 +107,7 @@ def _site(state: AppState, params: Params) -> Callable[[], int | None]:
         if name is None:
             return None
         with state.read_engine.connect() as conn:
-            found = queries.site_id_of(conn, name)
+            found = lists.site_id_of(conn, name)
         if found is None:
             raise ApiError(
                 400,
@@ -177,14 +178,14 @@ async def list_sessions(request: Request) -> Response:
     timeouts = state.timeouts
     now = now_ms()
 
-    def where() -> queries.SessionFilter:
-        return queries.SessionFilter(
+    def where() -> lists.SessionFilter:
+        return lists.SessionFilter(
             start,
             end,
             resolve_site(),
             agent,
             channel,
-            cast(queries.SessionOutcome | None, outcome),
+            cast(lists.SessionOutcome | None, outcome),
             customers,
         )
 
@@ -193,7 +194,7 @@ async def list_sessions(request: Request) -> Response:
 
         def records() -> Iterator[dict[str, Any]]:
             with state.read_engine.connect() as conn:
-                for record, _ in queries.session_page(
+                for record, _ in lists.session_page(
                     conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=None
                 ):
                     yield record
@@ -204,9 +205,7 @@ async def list_sessions(request: Request) -> Response:
         filters = where()
         with state.read_engine.connect() as conn:
             found = list(
-                queries.session_page(
-                    conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1
-                )
+                lists.session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
             )
         more = len(found) > limit
         found = found[:limit]
@@ -230,7 +229,7 @@ async def get_session(request: Request) -> Response:
 
     def read() -> dict[str, Any] | None:
         with state.read_engine.connect() as conn:
-            return queries.session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
+            return lists.session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
 
     # Session ids are UUIDs: anything else (a NUL, say, which PostgreSQL refuses) cannot name one.
     found = await _in_thread(read) if SESSION_ID.fullmatch(session_id) else None
@@ -337,15 +336,15 @@ async def audit(request: Request) -> Response:
     after = None if raw_cursor is None else (raw_cursor[0], raw_cursor[1], raw_cursor[2])
     params.done()
 
-    def where() -> queries.AuditFilter:
-        return queries.AuditFilter(start, end, resolve_site(), agent, action)
+    def where() -> lists.AuditFilter:
+        return lists.AuditFilter(start, end, resolve_site(), agent, action)
 
     if fmt != "json":
         filters = await _in_thread(where)
 
         def records() -> Iterator[dict[str, Any]]:
             with state.read_engine.connect() as conn:
-                for record, _ in queries.audit_page(conn, filters, after=after, limit=None):
+                for record, _ in lists.audit_page(conn, filters, after=after, limit=None):
                     yield record
 
         return _export(records, ACTION_FIELDS, fmt, "audit")
@@ -353,7 +352,7 @@ async def audit(request: Request) -> Response:
     def page() -> dict[str, Any]:
         filters = where()
         with state.read_engine.connect() as conn:
-            found = list(queries.audit_page(conn, filters, after=after, limit=limit + 1))
+            found = list(lists.audit_page(conn, filters, after=after, limit=limit + 1))
         more = len(found) > limit
         found = found[:limit]
         return {

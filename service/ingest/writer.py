@@ -26,8 +26,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
-from service import metrics
+from service import telemetry
+from service.ingest.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
 from service.storage.engine import Transactor
 from service.storage.events import EventKey, EventRow, store_new
 from service.storage.failures import (
@@ -41,7 +43,6 @@ from service.storage.failures import (
     one_line,
     refusals,
 )
-from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
 
 log = logging.getLogger("calltrail.writer")
 
@@ -55,6 +56,24 @@ class _Job:
 
 
 _STOP = object()
+
+
+class IngestWriter(Protocol):
+    """What the ingestion endpoint and the runtime need of an event writer, whichever driver commits: this
+    module's thread (SQLite; tools and tests on either database) or ``loop_writer`` on the event loop
+    (PostgreSQL in the server). Both claim, group and answer with this module's ``claim_rows`` and
+    ``outcomes_by_request``."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def write(self, rows: Sequence[EventRow]) -> set[EventKey]: ...
+
+    async def shutdown(self, timeout: float | None) -> None:
+        """Stop taking work and commit what was queued, for at most ``timeout`` seconds."""
+        ...
 
 
 class EventWriter:
@@ -117,16 +136,20 @@ class EventWriter:
         rows = job.rows
         with self._lock:
             if self._closed:
-                metrics.WRITER_FAILURES.labels("closed").inc()
+                telemetry.WRITER_FAILURES.labels("closed").inc()
                 raise WriterClosed("the server is shutting down")
             if self._stopped:
                 raise StorageUnavailable("the writer has stopped")
             if self._pending + len(rows) > self._queue_limit and self._pending > 0:
-                metrics.WRITER_FAILURES.labels("overloaded").inc()
+                telemetry.WRITER_FAILURES.labels("overloaded").inc()
                 raise Overloaded(f"{self._pending} events are already waiting to be written")
             self._pending += len(rows)
             self._queue.put(job)
-        metrics.WRITER_QUEUE_EVENTS.inc(len(rows))
+        telemetry.WRITER_QUEUE_EVENTS.inc(len(rows))
+
+    async def shutdown(self, timeout: float | None) -> None:
+        # On the serving loop, as before: the last requests' answers wait for the loop, not the other way.
+        self.close(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking work, finish what was queued, wait for the threads, release the transactors."""
@@ -211,13 +234,13 @@ class EventWriter:
         try:
             started = time.perf_counter()
             outcomes = self._attempt(live) if live else []
-            metrics.observe_commit(time.perf_counter() - started, size, len(live))
+            telemetry.observe_commit(time.perf_counter() - started, size, len(live))
         except BaseException as exc:  # never leave a request waiting, whatever went wrong here
             log.error("writer failure: %s", one_line(exc), exc_info=exc)
             outcomes = [exc] * len(live)
         finally:
             # Account before answering: a client may act on its answer at once (and read /metrics).
-            metrics.WRITER_QUEUE_EVENTS.dec(size)
+            telemetry.WRITER_QUEUE_EVENTS.dec(size)
             with self._lock:
                 self._pending -= size
             _answer(live, outcomes)

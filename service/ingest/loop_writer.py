@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 import asyncpg
 import orjson
 
-from service import metrics
+from service import telemetry
+from service.ingest.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
+from service.ingest.writer import claim_rows, outcomes_by_request
 from service.storage.engine import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Transactor
 from service.storage.events import POSTGRES_INSERT, EventKey, EventRow, keys_from_arrays
 from service.storage.failures import (
@@ -35,8 +37,6 @@ from service.storage.failures import (
     one_line,
     refusals,
 )
-from service.storage.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
-from service.storage.writer import claim_rows, outcomes_by_request
 
 log = logging.getLogger("calltrail.writer")
 
@@ -189,28 +189,31 @@ class LoopEventWriter:
         while self._jobs:
             job = self._jobs.popleft()
             self._pending -= len(job.rows)
-            metrics.WRITER_QUEUE_EVENTS.dec(len(job.rows))
-            metrics.WRITER_FAILURES.labels("closed").inc()
+            telemetry.WRITER_QUEUE_EVENTS.dec(len(job.rows))
+            telemetry.WRITER_FAILURES.labels("closed").inc()
             if not job.waiter.done():
                 job.waiter.set_exception(refusal)
 
     async def write(self, rows: Sequence[EventRow]) -> set[EventKey]:
         """Store rows in the next group commit; the keys that were newly stored (see EventWriter.write)."""
         if self._closed:
-            metrics.WRITER_FAILURES.labels("closed").inc()
+            telemetry.WRITER_FAILURES.labels("closed").inc()
             raise WriterClosed("the server is shutting down")
         if self._stopped:
             raise StorageUnavailable("the writer has stopped")
         if self._pending + len(rows) > self._queue_limit and self._pending > 0:
-            metrics.WRITER_FAILURES.labels("overloaded").inc()
+            telemetry.WRITER_FAILURES.labels("overloaded").inc()
             raise Overloaded(f"{self._pending} events are already waiting to be written")
         assert self._ready is not None, "start() first"
         waiter: asyncio.Future[set[EventKey]] = asyncio.get_running_loop().create_future()
         self._pending += len(rows)
         self._jobs.append(_LoopJob(rows, waiter))
-        metrics.WRITER_QUEUE_EVENTS.inc(len(rows))
+        telemetry.WRITER_QUEUE_EVENTS.inc(len(rows))
         self._ready.set()
         return await waiter
+
+    async def shutdown(self, timeout: float | None) -> None:
+        await self.close(timeout)
 
     async def close(self, timeout: float | None = None) -> None:
         """Stop taking work, commit what was queued, close the connections."""
@@ -269,12 +272,12 @@ class LoopEventWriter:
         try:
             started = time.perf_counter()
             outcomes = await self._attempt(held, group)
-            metrics.observe_commit(time.perf_counter() - started, size, len(group))
+            telemetry.observe_commit(time.perf_counter() - started, size, len(group))
         except Exception as exc:  # never leave a request waiting, whatever went wrong here
             log.error("writer failure: %s", one_line(exc), exc_info=exc)
             outcomes = [exc] * len(group)
         finally:
-            metrics.WRITER_QUEUE_EVENTS.dec(size)
+            telemetry.WRITER_QUEUE_EVENTS.dec(size)
             self._pending -= size
             self._writing -= 1
             for job, outcome in zip(group, outcomes or [WriterClosed("stopped")] * len(group), strict=True):

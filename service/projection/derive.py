@@ -43,8 +43,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
 from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
-from service.storage import rollups
-from service.storage.dead_letters import describe_failure, record_failure
+from service.projection import rollups
+from service.projection.dead_letters import describe_failure, record_failure
 from service.storage.events import EventRow
 from service.storage.failures import classify_failure
 from service.storage.schema import (

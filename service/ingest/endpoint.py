@@ -6,7 +6,7 @@ middleware layers, its request and response objects and its exception handling c
 all of the ingestion's own work (measured in bench/hotpath.py; docs/design.md, "The ingestion hot path").
 It does for itself what those layers do for the other routes: answers every error in the one JSON error
 shape, adds the CORS headers (errors and crashes included), logs crashes and counts each answered request in
-the HTTP metrics.
+the HTTP telemetry.
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from service import metrics
+from service import telemetry
+from service.admin.registry import Site
 from service.domain.clock import correct_time
 from service.http.errors import ApiError, error_body, internal_error_body
-from service.http.ingest_cors import (
+from service.http.state import state_from_scope
+from service.ingest.cors import (
     PREFLIGHT_HEADERS,
     RawHeaders,
     cors_headers,
     origin_allowed,
     origin_allowed_by_cache,
 )
-from service.http.state import AppState, state_from_scope
-from service.protocol import (
+from service.ingest.protocol import (
     Envelope,
     InvalidBody,
     InvalidEnvelope,
@@ -40,9 +41,9 @@ from service.protocol import (
     ValidEvent,
     parse_body,
 )
+from service.runtime import AppState
 from service.storage.events import EventKey, EventRow
 from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
-from service.storage.registry import Site
 
 log = logging.getLogger("calltrail.http")
 
@@ -100,7 +101,7 @@ class IngestEndpoint:
             assert origin is not None
             extra += cors_headers(origin)
         await _answer(send, status, payload, extra)
-        metrics.observe_http(INGEST_PATH, method, status, time.perf_counter() - started)
+        telemetry.observe_http(INGEST_PATH, method, status, time.perf_counter() - started)
 
 
 async def _answer(send: Send, status: int, payload: Any, headers: RawHeaders) -> None:
@@ -175,7 +176,7 @@ async def _post_events(
     results, counts = _results(envelope, site, stored)
     for status, count in counts.items():
         if count:
-            metrics.count_events(status, count)
+            telemetry.count_events(status, count)
     return {"results": results}
 
 

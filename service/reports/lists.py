@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
-from service.storage.records import iso, session_record
+from service.reports.records import iso, session_record
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
 SessionOutcome = Literal["answered", "not_answered", "ongoing", "unknown"]

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.buckets import DAY_MS, QUARTER_MS
-from service.domain.metrics import (
+from service.domain.formulas import (
     AgentPartial,
     InboundPartial,
     SessionFact,

@@ -1,0 +1,1 @@
+"""Administration: sites and keys, retention, quarantine."""

@@ -1,0 +1,1 @@
+"""Projection: stored events turned into sessions, actions and rollups, after their commit."""

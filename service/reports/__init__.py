@@ -1,0 +1,1 @@
+"""Reports: the read API's parameters, queries, records and endpoints."""

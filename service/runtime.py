@@ -1,0 +1,112 @@
+"""What one worker process runs on, assembled from its settings: engines, the event writer and its
+projection, the site directory, rate limits, PII policy and session timeouts. The ASGI app holds it for the
+life of its lifespan; the CLI builds the parts it needs from the same functions."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from service import telemetry
+from service.admin.registry import SiteDirectory
+from service.config import Settings
+from service.domain.pii import PiiPolicy
+from service.domain.sessions import Timeouts
+from service.ingest.loop_writer import LoopEventWriter, ProjectionThread
+from service.ingest.ratelimit import RateLimits
+from service.ingest.writer import EventWriter, IngestWriter
+from service.projection.queue import QueuedProjection
+from service.storage.engine import asyncpg_dsn, is_sqlite_url, make_engine, make_transactor
+from service.storage.migrations import check_current
+
+WRITER_DRAIN_TIMEOUT_S = 60.0
+# SQLite's writer thread lets go of the GIL for each database call and must take it back from the thread that
+# parses requests, which by default keeps it up to 5 ms: 1 ms carried about 10 % more events per second on
+# SQLite. On PostgreSQL only the projection's thread is left to hand the GIL to, and 0.5 ms served slightly
+# more requests than 5 ms (docs/design.md, "The ingestion hot path").
+SQLITE_GIL_SWITCH_INTERVAL_S = 0.001
+POSTGRES_GIL_SWITCH_INTERVAL_S = 0.0005
+# The cyclic garbage collector, at Python's default thresholds, cost the thread serving requests more than
+# any part of CallTrail's own work: with dozens of requests waiting for their commit, young objects survive
+# into the older generations, and each full collection walks every object the process ever made. After
+# startup the process freezes what exists (modules, engines, caches: it stays for the process's life) out of
+# the collector's sight, and collects less often (docs/design.md, "The ingestion hot path").
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    read_engine: Engine
+    writer: IngestWriter
+    sites: SiteDirectory
+    rate_limits: RateLimits
+    pii: PiiPolicy
+    timeouts: Timeouts
+
+
+def session_timeouts(settings: Settings) -> Timeouts:
+    return Timeouts(settings.ringing_timeout_s * 1000, settings.connected_timeout_s * 1000)
+
+
+def pii_policy(settings: Settings) -> PiiPolicy:
+    return PiiPolicy(settings.pii_mode, settings.pii_key.encode())
+
+
+def make_writer(settings: Settings, sqlite: bool) -> IngestWriter:
+    """SQLite's writer is a thread; PostgreSQL's commits on the serving event loop (start it there), with
+    the projection in a thread of its own."""
+    projection = QueuedProjection(session_timeouts(settings), settings.projection_batch)
+    if sqlite:
+        return EventWriter(
+            make_transactor(settings),
+            max_batch=settings.writer_max_batch,
+            queue_limit=settings.writer_queue_limit,
+            idle_work=projection,
+            idle_share=settings.projection_share,
+        )
+    return LoopEventWriter(
+        asyncpg_dsn(settings.database_url),
+        connections=settings.writer_connections,
+        max_batch=settings.writer_max_batch,
+        queue_limit=settings.writer_queue_limit,
+        projection=ProjectionThread(make_transactor(settings), projection, settings.projection_share),
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[AppState]:
+    """The worker's state, from a checked schema to a drained writer: entered on the serving event loop
+    (PostgreSQL's writer commits there), left once the server has finished the requests in flight."""
+    sqlite = is_sqlite_url(settings.database_url)
+    sys.setswitchinterval(SQLITE_GIL_SWITCH_INTERVAL_S if sqlite else POSTGRES_GIL_SWITCH_INTERVAL_S)
+    read_engine = make_engine(settings, "read")
+    try:
+        check_current(read_engine)
+        writer = make_writer(settings, sqlite)
+        writer.start()
+        try:
+            state = AppState(
+                settings=settings,
+                read_engine=read_engine,
+                writer=writer,
+                sites=SiteDirectory(read_engine, settings.site_cache_s),
+                rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
+                pii=pii_policy(settings),
+                timeouts=session_timeouts(settings),
+            )
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
+            yield state
+        finally:
+            # Commit whatever the last requests left queued.
+            await writer.shutdown(WRITER_DRAIN_TIMEOUT_S)
+    finally:
+        read_engine.dispose()
+        telemetry.forget_process(os.getpid())
