@@ -29,9 +29,7 @@ def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
         except ValueError:
             raise ValueError(f"expected an integer, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ValueError(
-                f"expected an integer from {minimum} to {maximum}, got {value}"
-            )
+            raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
         return value
 
     return parse
@@ -44,9 +42,7 @@ def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
         except ValueError:
             raise ValueError(f"expected a number, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ValueError(
-                f"expected a number from {minimum} to {maximum}, got {value}"
-            )
+            raise ValueError(f"expected a number from {minimum} to {maximum}, got {value}")
         return value
 
     return parse
@@ -91,9 +87,7 @@ def setting(
 ) -> Any:
     """A field of ``Settings``: its default, how its variable is parsed, and what it means (the docs' text).
     ``former_env`` is the variable's earlier name, still read when the current one is not set."""
-    return field(
-        default=default, metadata={"parse": parse, "doc": doc, "former_env": former_env}
-    )
+    return field(default=default, metadata={"parse": parse, "doc": doc, "former_env": former_env})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,8 +214,7 @@ class Settings:
     rate_limit_per_site: str = setting(
         "2000/second",
         _parse_rate_limit,
-        "`POST /v1/events` requests allowed per site key, same syntax, or `off`. Counted per "
-        "worker process.",
+        "`POST /v1/events` requests allowed per site key, same syntax, or `off`. Counted per worker process.",
     )
     forwarded_allow_ips: str = setting(
         "127.0.0.1",
@@ -308,16 +301,10 @@ class Settings:
                 values[spec.field] = spec.parse(raw)
             except ValueError as exc:
                 problems.append(f"{spec.env}: {exc}")
-        if values.get("connected_timeout_s", 14400) < values.get(
-            "ringing_timeout_s", 600
-        ):
-            problems.append(
-                "CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S"
-            )
+        if values.get("connected_timeout_s", 14400) < values.get("ringing_timeout_s", 600):
+            problems.append("CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S")
         if values.get("pii_mode") == "hmac" and len(values.get("pii_key", "")) < 16:
-            problems.append(
-                "CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters"
-            )
+            problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)

@@ -13,8 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "service"
 
 # Modules that speak HTTP (Starlette, status codes): nothing below them may import them.
-HTTP_FACING = ("service.http", "service.ingest.endpoint", "service.ingest.cors", "service.ingest.ratelimit",
-               "service.reports.endpoints", "service.reports.params", "service.reports.freshness")  # fmt: skip
+HTTP_FACING = (
+    "service.http",
+    "service.ingest.endpoint",
+    "service.ingest.cors",
+    "service.ingest.ratelimit",
+    "service.reports.endpoints",
+    "service.reports.params",
+    "service.reports.freshness",
+)
 TOP = ("service.app", "service.cli", "service.demo", "service.__main__")
 # For each part, the only parts of service it may import (besides itself).
 MAY_IMPORT: dict[str, tuple[str, ...]] = {

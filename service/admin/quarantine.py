@@ -1,9 +1,9 @@
 """Quarantine: stored events that break a limit of the protocol, moved out of the log with their bytes kept.
 
-The limits (protocol.py) keep new events readable by every read path. Rows stored before a limit existed may
-break it; ``quarantine`` finds them, moves each one, as it was, to ``quarantined_events`` with the reason,
-and derives sessions and actions again from the rest of the log (like ``purge``), so no read path and no
-report includes them any more.
+The limits (ingest/protocol.py) keep new events readable by every read path. Rows stored before a limit
+existed may break it; ``quarantine`` finds them, moves each one, as it was, to ``quarantined_events`` with the
+reason, and derives sessions and actions again from the rest of the log (like ``purge``), so no read path
+and no report includes them any more.
 """
 
 from __future__ import annotations

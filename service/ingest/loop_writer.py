@@ -2,7 +2,7 @@
 
 asyncpg is asynchronous, so the commits need no thread of their own: a few committer tasks on the loop that
 serves requests each keep one connection and take whatever requests queued while the previous commit was
-under way (group commit, as storage/writer.py does in a thread for SQLite). A request is answered only after
+under way (group commit, as ingest/writer.py does in a thread for SQLite). A request is answered only after
 the transaction holding its rows has committed. The projection, which is synchronous SQLAlchemy code, still
 runs in a thread of its own (``ProjectionThread``), when the loop's ``IdleSchedule`` gives it a turn.
 """

@@ -6,12 +6,12 @@ durable. While one transaction commits, the next requests queue up and go togeth
 (group commit). The pending work is bounded: past ``queue_limit`` events, both refuse at once with
 ``Overloaded``.
 
-The same thread does the projection of stored events (storage/projector.py) as its *idle work*, when
-storage/idle.py's ``IdleSchedule`` gives it a turn: requests come first, and a batch of idle work is bounded,
+The same thread does the projection of stored events (projection/queue.py) as its *idle work*, when
+ingest/idle.py's ``IdleSchedule`` gives it a turn: requests come first, and a batch of idle work is bounded,
 so a request arriving during one waits for it at most.
 
 SQLite's writer is this thread (the sqlite3 module lets go of the GIL while SQLite works). The server's
-PostgreSQL writer commits on the serving event loop instead (storage/loop_writer.py); this one serves
+PostgreSQL writer commits on the serving event loop instead (ingest/loop_writer.py); this one serves
 PostgreSQL too, for tools and tests that write from threads.
 """
 

@@ -1,6 +1,6 @@
 """The projection: hash events, sessions and agent actions derived from the raw event log.
 
-It runs on events already stored, in batches taken from the projection queue (storage/projector.py), or on
+It runs on events already stored, in batches taken from the projection queue (projection/queue.py), or on
 the whole log (``rebuild``). It recomputes whole units rather than patching: every *stream* (see
 domain/sessions.py) that got a call event is folded again from all of its events, and every page that got an
 event (or whose hash events changed session) has its actions computed again. Recomputing from the stored set
@@ -532,7 +532,7 @@ def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
     produced. It runs as one transaction, so readers see the old records until it commits; on PostgreSQL it
     holds the projection lock exclusively, so writers wait rather than project half-rebuilt state (on SQLite
     the transaction's write lock does that). An event that cannot be projected becomes a dead letter
-    (storage/dead_letters.py) and the rest is rebuilt without it. Returns the number of events read.
+    (projection/dead_letters.py) and the rest is rebuilt without it. Returns the number of events read.
     """
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"

@@ -1,9 +1,9 @@
 """The projection of stored events, after their commit: the queue, the batches, and the wait for them.
 
 The writer stores events and queues their ids in one transaction and answers at once; the projection
-(storage/projection.py) then derives sessions, actions and rollups from queued events in batches of its own,
+(projection/derive.py) then derives sessions, actions and rollups from queued events in batches of its own,
 in the SQLite writer's thread between its commits, or in PostgreSQL's projection thread
-(storage/loop_writer.py), when storage/idle.py's schedule gives it a turn. Each batch removes its ids from the
+(ingest/loop_writer.py), when ingest/idle.py's schedule gives it a turn. Each batch removes its ids from the
 queue in the transaction that writes what they derive, so an event leaves the queue exactly when its
 projection is committed. Several workers' projectors share one queue: on PostgreSQL each claims rows with
 FOR UPDATE SKIP LOCKED, and the projection's advisory locks order what they derive; SQLite has one writer.

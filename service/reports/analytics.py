@@ -1,6 +1,6 @@
 """Reports for supervisors: inbound by bucket, agents, cards, outbound, live. Definitions: docs/metrics.md.
 
-Inbound and agent reports sum rollups (storage/rollups.py) for the whole spans inside the range and the
+Inbound and agent reports sum rollups (projection/rollups.py) for the whole spans inside the range and the
 sessions themselves for the slivers at its edges; both go through the same partial sums, so a report reads
 the same whichever way its range falls.
 """

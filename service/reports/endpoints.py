@@ -75,7 +75,7 @@ def _busy() -> ApiError:
 
 async def _reader(request: Request) -> AppState:
     """The caller's key checked; then, before anything is read, every event already acknowledged projected
-    (http/freshness.py)."""
+    (reports/freshness.py)."""
     state = app_state(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

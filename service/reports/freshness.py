@@ -1,7 +1,7 @@
 """Read-your-acknowledged-writes for the query API.
 
 Events are projected (into sessions, actions and rollups) shortly after they are stored, not in the same
-transaction (storage/projector.py). Before a query reads, it waits until every event stored before it
+transaction (projection/queue.py). Before a query reads, it waits until every event stored before it
 arrived is projected, so a figure never misses an event whose POST was already answered 2xx. The wait is
 bounded (``CALLTRAIL_READ_WAIT_MS``); past it the query answers anyway, and the answer says how many
 acknowledged events it could not include yet, in the ``CallTrail-Unprojected-Events`` header.

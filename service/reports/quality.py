@@ -124,7 +124,7 @@ def quality_summary(
 class HeldBack:
     """Stored events that nothing derived includes: dead letters and the quarantine."""
 
-    projection_failures: int  # stored, but their projection failed (storage/dead_letters.py)
+    projection_failures: int  # stored, but their projection failed (projection/dead_letters.py)
     quarantined_events: int  # moved out of the log by `calltrail quarantine`
 
 

@@ -232,7 +232,7 @@ actions = Table(
 
 # Rollups: sums of sessions and actions by time, so a month's report reads thousands of rows, not millions.
 # The projection bumps a mark's `gen` whenever it writes a session or an action in the mark's span; a
-# reader rebuilds a span whose `gen` is past `built_gen` before using its rows (storage/rollups.py).
+# reader rebuilds a span whose `gen` is past `built_gen` before using its rows (projection/rollups.py).
 rollup_marks = Table(
     "rollup_marks",
     metadata,
