@@ -18,7 +18,7 @@ from service.http.errors import EXCEPTION_HANDLERS
 from service.http.headers import AllowedHosts, redirect_slashes, with_default_headers
 from service.http.observability import RequestMetricsMiddleware
 from service.ingest.endpoint import INGEST_PATH, IngestEndpoint
-from service.reports import endpoints
+from service.reports.routes import routes as report_routes
 from service.runtime import running
 
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> CallTrailApp:
             app.state.calltrail = state
             yield
 
-    routes: list[BaseRoute] = [*endpoints.routes, *health.routes, *observability.routes]
+    routes: list[BaseRoute] = [*report_routes, *health.routes, *observability.routes]
     routes += openapi.routes
     routes += shim.routes
     routes += dashboard.routes

@@ -7,6 +7,7 @@ Both databases must give the same bytes."""
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from pathlib import Path
@@ -146,7 +147,7 @@ async def capture(settings: Settings, engine: Engine, site: Site, db_url: str) -
 
 def api_description() -> dict[str, Any]:
     """/openapi.json without the dashboard's static files (their list follows the front end's modules)."""
-    described = document()
+    described = copy.deepcopy(document())  # document() is cached: never change the one the app serves
     described["paths"] = {p: item for p, item in described["paths"].items() if not p.startswith("/dashboard")}
     return described
 

@@ -582,7 +582,8 @@ def test_a_report_of_ten_thousand_buckets_stays_small(engine: Engine) -> None:
 
     from service.domain.buckets import buckets
     from service.domain.formulas import Thresholds
-    from service.reports import analytics
+    from service.reports.filters import ReportFilter
+    from service.reports.inbound import inbound
 
     start = T0 - T0 % DAY
     end = start + 104 * DAY
@@ -590,9 +591,7 @@ def test_a_report_of_ten_thousand_buckets_stays_small(engine: Engine) -> None:
     assert len(report_buckets) == 9984
     tracemalloc.start()
     try:
-        per_bucket, _ = analytics.inbound(
-            engine, analytics.Scope(start, end), report_buckets, Thresholds(20, 5)
-        )
+        per_bucket, _ = inbound(engine, ReportFilter(start, end), report_buckets, Thresholds(20, 5))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

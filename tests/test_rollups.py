@@ -15,7 +15,9 @@ from service.config import Settings
 from service.domain.buckets import buckets
 from service.domain.formulas import Thresholds
 from service.projection import rollups
-from service.reports import analytics
+from service.reports.agents import agents
+from service.reports.filters import ReportFilter
+from service.reports.inbound import inbound
 from service.storage.engine import make_engine
 from service.storage.schema import agent_rollup, inbound_rollup, rollup_marks
 from tests.center import center_history
@@ -26,11 +28,11 @@ DAY = 86_400_000
 
 def reports(engine: Engine) -> dict[str, Any]:
     start, end = T0 - T0 % DAY - DAY, T0 - T0 % DAY + 5 * DAY
-    scope = analytics.Scope(start, end)
-    per_bucket, totals = analytics.inbound(
+    scope = ReportFilter(start, end)
+    per_bucket, totals = inbound(
         engine, scope, buckets(start, end, "hour", ZoneInfo("Asia/Shanghai")), Thresholds(20, 5)
     )
-    return {"buckets": per_bucket, "totals": totals, "agents": analytics.agents(engine, scope)}
+    return {"buckets": per_bucket, "totals": totals, "agents": agents(engine, scope)}
 
 
 def test_reports_during_ingestion_end_equal_to_a_fresh_build(

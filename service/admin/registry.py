@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.domain.keys import SCOPES, Scope, new_secret_key, new_site_key, secret_matches, split_secret_key
@@ -209,3 +209,12 @@ class SiteDirectory:
 
     def _may_reload_early(self) -> bool:
         return time.monotonic() - self._loaded_at >= self._min_reload_s
+
+
+def site_names(conn: Connection) -> dict[int, str]:
+    return {row.id: row.name for row in conn.execute(select(sites.c.id, sites.c.name))}
+
+
+def site_id_of(conn: Connection, name: str) -> int | None:
+    found = conn.execute(select(sites.c.id).where(sites.c.name == name)).scalar()
+    return int(found) if found is not None else None

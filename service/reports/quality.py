@@ -1,4 +1,5 @@
-"""Data quality: how much of what happened in the browser reached us, and how sessions had to be inferred."""
+"""GET /v1/quality: how much of what happened in the browser reached us, how sessions had to be inferred,
+and what is held back (dead letters, quarantine)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from starlette.requests import Request
+from starlette.responses import Response
 
 from service.domain.sessions import Timeouts
+from service.http.responses import JSONResponse
+from service.reports.params import now_ms
+from service.reports.records import iso
+from service.reports.serving import in_thread, report_request, share
 from service.storage.schema import events, projection_failures, quarantined_events, sessions
 
 
@@ -154,3 +161,60 @@ def held_back(
         .where(*window(quarantined_events.c.site_id, quarantined_events.c.event_at))
     )
     return HeldBack(int(conn.execute(failed).scalar_one()), int(conn.execute(quarantined).scalar_one()))
+
+
+async def quality_report(request: Request) -> Response:
+    state, params, start, end, resolve_site = await report_request(request)
+    params.done()
+    timeouts = state.timeouts
+
+    def read() -> dict[str, Any]:
+        site_id = resolve_site()
+        with state.read_engine.connect() as conn:
+            pages = page_quality(conn, site_id=site_id, start_ms=start, end_ms=end)
+            summary = quality_summary(
+                conn,
+                now_ms=now_ms(),
+                timeouts=timeouts,
+                site_id=site_id,
+                start_ms=start,
+                end_ms=end,
+                pages=pages,
+            )
+            kept_out = held_back(conn, site_id=site_id, start_ms=start, end_ms=end)
+        sessions = summary.sessions
+        worst = sorted(
+            (p for p in pages if p.missing or p.repeated_seqs), key=lambda p: (-p.missing, p.page_id)
+        )
+        return {
+            "from": iso(start),
+            "to": iso(end),
+            "events": summary.events,
+            "pages": summary.pages,
+            "pages_with_gaps": summary.pages_with_gaps,
+            "missing_events": summary.missing_events,
+            "loss_rate": share(summary.missing_events, summary.events + summary.missing_events),
+            "sessions": sessions,
+            "duplicate_events": summary.duplicate_events,
+            "duplicate_rate": share(summary.duplicate_events, summary.events),
+            "closed_by_timeout": summary.closed_by_timeout,
+            "closed_by_timeout_share": share(summary.closed_by_timeout, sessions),
+            "closed_by_supersession": summary.closed_by_supersession,
+            "closed_by_supersession_share": share(summary.closed_by_supersession, sessions),
+            "observed_mid_session": summary.observed_mid_session,
+            "observed_mid_session_share": share(summary.observed_mid_session, sessions),
+            "projection_failures": kept_out.projection_failures,
+            "quarantined_events": kept_out.quarantined_events,
+            "pages_with_problems": [
+                {
+                    "page_id": p.page_id,
+                    "events": p.events,
+                    "last_seq": p.last_seq,
+                    "missing": p.missing,
+                    "repeated_seqs": p.repeated_seqs,
+                }
+                for p in worst[:100]
+            ],
+        }
+
+    return JSONResponse(await in_thread(read))

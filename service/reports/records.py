@@ -119,3 +119,16 @@ def event_records(
             "ts_flag": row["ts_flag"],
             "raw": StoredJson(row["raw"]),
         }
+
+
+def action_record(row: Any, site_name: str) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "at": iso(row["at"]),
+        "site": site_name,
+        "agent_email": row["agent_email"],
+        "action": row["action"],
+        "session_id": row["session_id"],
+        "page_id": row["page_id"],
+        "details": StoredJson(row["details"]),
+    }

@@ -1,23 +1,114 @@
-"""Lists for the query API: sessions (newest first) and the audit trail (oldest first), by keyset pages.
-
-A cursor is the sort key of the last row a page returned; the next page starts strictly after it, so pages
-never skip or repeat a row while new rows arrive.
-"""
+"""GET /v1/sessions and /v1/sessions/{id}: sessions newest first by keyset pages (a cursor is the sort
+key of the last row a page returned, so pages never skip or repeat a row while new rows arrive), one
+session with its timeline, and the same list as CSV or NDJSON."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
+from starlette.requests import Request
+from starlette.responses import Response
 
+from service.admin.registry import site_names
+from service.domain.ccc import CHANNELS
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
-from service.reports.records import iso, session_record
+from service.http.errors import ApiError
+from service.http.responses import JSONResponse
+from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, encode_cursor, now_ms, time_range
+from service.reports.records import SESSION_FIELDS, action_record, iso, session_record
+from service.reports.serving import export, in_thread, list_format, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
+SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+OUTCOMES = ("answered", "not_answered", "ongoing", "unknown")
+
+
 SessionOutcome = Literal["answered", "not_answered", "ongoing", "unknown"]
+
+
+async def list_sessions(request: Request) -> Response:
+    state = await reader(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=None)
+    resolve_site = site_filter(state, params)
+    agent = params.text("agent")
+    channel = params.choice("channel", sorted(CHANNELS))
+    outcome = params.choice("outcome", OUTCOMES)
+    customer = params.text("customer", 200)
+    # Stored numbers went through the PII policy at ingestion: look for the number as given and as stored.
+    customers = None if customer is None else tuple(sorted({customer, state.pii.protect(customer)}))
+    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    fmt = list_format(params)
+    after = _session_cursor(params)
+    params.done()
+    timeouts = state.timeouts
+    now = now_ms()
+
+    def where() -> SessionFilter:
+        return SessionFilter(
+            start,
+            end,
+            resolve_site(),
+            agent,
+            channel,
+            cast(SessionOutcome | None, outcome),
+            customers,
+        )
+
+    if fmt != "json":
+        filters = await in_thread(where)
+
+        def records() -> Iterator[dict[str, Any]]:
+            with state.read_engine.connect() as conn:
+                for record, _ in session_page(
+                    conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=None
+                ):
+                    yield record
+
+        return export(records, SESSION_FIELDS, fmt, "sessions")
+
+    def page() -> dict[str, Any]:
+        filters = where()
+        with state.read_engine.connect() as conn:
+            found = list(
+                session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
+            )
+        more = len(found) > limit
+        found = found[:limit]
+        return {
+            "sessions": [record for record, _ in found],
+            "next_cursor": encode_cursor(found[-1][1]) if more else None,
+        }
+
+    return JSONResponse(await in_thread(page))
+
+
+def _session_cursor(params: Params) -> tuple[int, str] | None:
+    raw = params.cursor(("time", "id"))
+    return None if raw is None else (raw[0], raw[1])
+
+
+async def get_session(request: Request) -> Response:
+    state = await reader(request)
+    session_id = request.path_params["session_id"]
+    timeouts = state.timeouts
+
+    def read() -> dict[str, Any] | None:
+        with state.read_engine.connect() as conn:
+            return session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
+
+    # Session ids are UUIDs: anything else (a NUL, say, which PostgreSQL refuses) cannot name one.
+    found = await in_thread(read) if SESSION_ID.fullmatch(session_id) else None
+    if found is None:
+        raise ApiError(404, "not_found", f"no session has the id {session_id!r}")
+    return JSONResponse(found)
 
 
 @dataclass(frozen=True)
@@ -138,60 +229,3 @@ def session_detail(
         timeline.append((found["at"], 1, {"kind": "action", **action_record(found, row["site_name"])}))
     timeline.sort(key=lambda item: (item[0], item[1], item[2]["id"]))
     return {**session_record(row, timeouts, now_ms), "timeline": [item for _, _, item in timeline]}
-
-
-def action_record(row: Any, site_name: str) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "at": iso(row["at"]),
-        "site": site_name,
-        "agent_email": row["agent_email"],
-        "action": row["action"],
-        "session_id": row["session_id"],
-        "page_id": row["page_id"],
-        "details": StoredJson(row["details"]),
-    }
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    start_ms: int | None = None
-    end_ms: int | None = None
-    site_id: int | None = None
-    agent: str | None = None
-    action: str | None = None
-
-
-def audit_page(
-    conn: Connection, where: AuditFilter, *, after: tuple[int, int, str] | None, limit: int | None
-) -> Iterator[tuple[dict[str, Any], tuple[int, int, str]]]:
-    """Agent actions oldest first, each with its cursor (time, site, id)."""
-    names = site_names(conn)
-    query = select(actions)
-    conditions: list[ColumnElement[bool]] = []
-    if where.start_ms is not None:
-        conditions.append(actions.c.at >= where.start_ms)
-    if where.end_ms is not None:
-        conditions.append(actions.c.at < where.end_ms)
-    if where.site_id is not None:
-        conditions.append(actions.c.site_id == where.site_id)
-    if where.agent is not None:
-        conditions.append(actions.c.agent_email == where.agent)
-    if where.action is not None:
-        conditions.append(actions.c.action == where.action)
-    if after is not None:
-        conditions.append(tuple_(actions.c.at, actions.c.site_id, actions.c.id) > tuple_(*after))
-    query = query.where(*conditions).order_by(actions.c.at, actions.c.site_id, actions.c.id)
-    if limit is not None:
-        query = query.limit(limit)
-    for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-        yield action_record(row, names.get(row["site_id"], "")), (row["at"], row["site_id"], row["id"])
-
-
-def site_names(conn: Connection) -> dict[int, str]:
-    return {row.id: row.name for row in conn.execute(select(sites.c.id, sites.c.name))}
-
-
-def site_id_of(conn: Connection, name: str) -> int | None:
-    found = conn.execute(select(sites.c.id).where(sites.c.name == name)).scalar()
-    return int(found) if found is not None else None

@@ -1,0 +1,94 @@
+"""GET /v1/audit: the agents' actions oldest first, by keyset pages (time, site, id), or all of them as
+CSV or NDJSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, select, tuple_
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.admin.registry import site_names
+from service.http.responses import JSONResponse
+from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, encode_cursor, time_range
+from service.reports.records import ACTION_FIELDS, action_record
+from service.reports.serving import export, in_thread, list_format, reader, site_filter
+from service.storage.schema import actions
+
+
+async def audit_trail(request: Request) -> Response:
+    state = await reader(request)
+    params = Params(request.query_params)
+    start, end = time_range(params, required_default_days=None)
+    resolve_site = site_filter(state, params)
+    agent = params.text("agent")
+    action = params.text("action", 64)
+    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    fmt = list_format(params)
+    raw_cursor = params.cursor(("time", "site", "id"))
+    after = None if raw_cursor is None else (raw_cursor[0], raw_cursor[1], raw_cursor[2])
+    params.done()
+
+    def where() -> AuditFilter:
+        return AuditFilter(start, end, resolve_site(), agent, action)
+
+    if fmt != "json":
+        filters = await in_thread(where)
+
+        def records() -> Iterator[dict[str, Any]]:
+            with state.read_engine.connect() as conn:
+                for record, _ in audit_page(conn, filters, after=after, limit=None):
+                    yield record
+
+        return export(records, ACTION_FIELDS, fmt, "audit")
+
+    def page() -> dict[str, Any]:
+        filters = where()
+        with state.read_engine.connect() as conn:
+            found = list(audit_page(conn, filters, after=after, limit=limit + 1))
+        more = len(found) > limit
+        found = found[:limit]
+        return {
+            "actions": [r for r, _ in found],
+            "next_cursor": encode_cursor(found[-1][1]) if more else None,
+        }
+
+    return JSONResponse(await in_thread(page))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    start_ms: int | None = None
+    end_ms: int | None = None
+    site_id: int | None = None
+    agent: str | None = None
+    action: str | None = None
+
+
+def audit_page(
+    conn: Connection, where: AuditFilter, *, after: tuple[int, int, str] | None, limit: int | None
+) -> Iterator[tuple[dict[str, Any], tuple[int, int, str]]]:
+    """Agent actions oldest first, each with its cursor (time, site, id)."""
+    names = site_names(conn)
+    query = select(actions)
+    conditions: list[ColumnElement[bool]] = []
+    if where.start_ms is not None:
+        conditions.append(actions.c.at >= where.start_ms)
+    if where.end_ms is not None:
+        conditions.append(actions.c.at < where.end_ms)
+    if where.site_id is not None:
+        conditions.append(actions.c.site_id == where.site_id)
+    if where.agent is not None:
+        conditions.append(actions.c.agent_email == where.agent)
+    if where.action is not None:
+        conditions.append(actions.c.action == where.action)
+    if after is not None:
+        conditions.append(tuple_(actions.c.at, actions.c.site_id, actions.c.id) > tuple_(*after))
+    query = query.where(*conditions).order_by(actions.c.at, actions.c.site_id, actions.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in conn.execution_options(yield_per=1000).execute(query).mappings():
+        yield action_record(row, names.get(row["site_id"], "")), (row["at"], row["site_id"], row["id"])
