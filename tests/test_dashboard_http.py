@@ -1,15 +1,16 @@
 """GET /dashboard and its files: each listed file served with its type, revalidated by ETag (304), gzipped
-when asked; the page's security headers; nothing outside the list; and the vendored uPlot is the pinned
-version with its licence."""
+when asked; the page's security headers; nothing outside the list; every module and every import of one is
+listed; and the vendored uPlot is the pinned version with its licence."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 import httpx
 import pytest
 
-from service.http.dashboard import ASSETS, DASHBOARD_DIR
+from service.http.dashboard import ASSETS, DASHBOARD_DIR, MODULES
 
 # Nothing here depends on the database: SQLite alone.
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
@@ -55,6 +56,55 @@ async def test_the_page_loads_only_from_its_own_origin(api: httpx.AsyncClient) -
 async def test_nothing_outside_the_list_is_served(api: httpx.AsyncClient) -> None:
     for path in ("/dashboard/index.html", "/dashboard/../app.py", "/dashboard/vendor/uplot/README.md"):
         assert (await api.get(path)).status_code == 404, path
+
+
+# Static imports (`import x from "…"`, `import "…"`, `export … from "…"`) and dynamic `import("…")`.
+IMPORTS = re.compile(
+    r"""^\s*import\s*(?:[\w$*{}\s,]+?\s*from\s*)?["']([^"']+)["']"""
+    r"""|^\s*export\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^}]*\})\s*from\s*["']([^"']+)["']"""
+    r"""|\bimport\s*\(\s*["']([^"']+)["']""",
+    re.MULTILINE,
+)
+
+
+def module_imports(url_path: str) -> list[str]:
+    """The URL paths a dashboard module imports, resolved against its own URL as the browser does."""
+    name, _media_type = ASSETS[url_path]
+    resolved = []
+    for match in IMPORTS.finditer((DASHBOARD_DIR / name).read_text()):
+        specifier = next(group for group in match.groups() if group)
+        # No import map and no other origin: only relative or absolute paths can resolve, offline.
+        assert specifier.startswith(("./", "../", "/")), (url_path, specifier)
+        base = posixpath.dirname(url_path)
+        resolved.append(posixpath.normpath(posixpath.join(base, specifier)))
+    return resolved
+
+
+def test_every_module_import_is_a_listed_file() -> None:
+    """A module the browser cannot fetch fails the whole page; here it fails the suite. Every module file is
+    listed and reached from the entry, so none is forgotten (and the import pattern does find imports)."""
+    on_disk = {
+        path.relative_to(DASHBOARD_DIR).as_posix()
+        for path in DASHBOARD_DIR.rglob("*.js")
+        if "vendor" not in path.relative_to(DASHBOARD_DIR).parts
+    }
+    assert on_disk == set(MODULES)
+    entry = "/dashboard/app.js"
+    reached, pending = {entry}, [entry]
+    while pending:
+        module = pending.pop()
+        for target in module_imports(module):
+            assert target in ASSETS, f"{module} imports {target}, which is not in ASSETS"
+            assert ASSETS[target][1].startswith("application/javascript"), target
+            if target not in reached:
+                reached.add(target)
+                pending.append(target)
+    assert reached == {f"/dashboard/{name}" for name in MODULES}
+
+
+def test_module_imports_resolve_as_the_browser_resolves_them() -> None:
+    assert module_imports("/dashboard/js/views/agents.js")[0] == "/dashboard/js/api.js"
+    assert "/dashboard/js/render.js" in module_imports("/dashboard/app.js")
 
 
 def test_vendored_uplot_is_the_pinned_version_with_its_licence() -> None:

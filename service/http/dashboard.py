@@ -23,20 +23,45 @@ from service.http.shim import Asset, accepts_gzip, etag_matches
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
 
+JAVASCRIPT = "application/javascript; charset=utf-8"
+
+# The dashboard's ES modules: app.js, the entry the page loads, and every file it imports, directly or not
+# (docs/dashboard.md). The browser fetches each import by URL, so each must be listed here.
+MODULES = (
+    "app.js",
+    "js/api.js",
+    "js/chart.js",
+    "js/dates.js",
+    "js/dom.js",
+    "js/filters.js",
+    "js/format.js",
+    "js/key.js",
+    "js/live.js",
+    "js/messages.js",
+    "js/pager.js",
+    "js/render.js",
+    "js/state.js",
+    "js/views/agents.js",
+    "js/views/audit.js",
+    "js/views/cards.js",
+    "js/views/overview.js",
+    "js/views/quality.js",
+    "js/views/session.js",
+    "js/views/sessions.js",
+)
+
 # URL path -> (file under DASHBOARD_DIR, media type).
 ASSETS: dict[str, tuple[str, str]] = {
     "/dashboard": ("index.html", "text/html; charset=utf-8"),
-    "/dashboard/app.js": ("app.js", "application/javascript; charset=utf-8"),
+    **{f"/dashboard/{name}": (name, JAVASCRIPT) for name in MODULES},
     "/dashboard/style.css": ("style.css", "text/css; charset=utf-8"),
-    "/dashboard/vendor/uplot/uPlot.iife.min.js": (
-        "vendor/uplot/uPlot.iife.min.js",
-        "application/javascript; charset=utf-8",
-    ),
+    "/dashboard/vendor/uplot/uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", JAVASCRIPT),
     "/dashboard/vendor/uplot/uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
     "/dashboard/vendor/uplot/LICENSE": ("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 }
 
-# The page talks only to this origin; uPlot sets element styles from script, which style-src must allow.
+# The page talks only to this origin (script-src 'self' covers the module imports too); uPlot sets element
+# styles from script, which style-src must allow.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
