@@ -1,5 +1,6 @@
-// Minify src/shim.js into service/static/shim.js (or the file named on the command line) with the esbuild
-// pinned in package-lock.json. The output is committed; tests/test_shim_build.py rebuilds and compares.
+// Bundle src/shim.js and the modules it imports into one minified script, service/static/shim.js (or the file
+// named on the command line), with the esbuild pinned in package-lock.json. The output is committed;
+// tests/test_shim_build.py rebuilds and compares.
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 
