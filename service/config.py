@@ -162,8 +162,8 @@ class Settings:
         _parse_int(1, 8),
         "PostgreSQL only: how many group-commit transactions one worker keeps under way at once, "
         "each on its own connection; while one waits for its commit, the next group is written. "
-        "Four kept the worker's event loop busiest in `bench/ingest.py` (docs/design.md, session "
-        "7); count them in PostgreSQL's `max_connections`: each worker holds this many, one or "
+        "Four kept the worker's event loop busiest in `bench/ingest.py` (docs/benchmarks.md); "
+        "count them in PostgreSQL's `max_connections`: each worker holds this many, one or "
         "two for the projection and up to ten for queries and the site list (a pool of five that "
         "may overflow by five). The commits run on the worker's event loop (no thread). Its "
         "former name `CALLTRAIL_WRITER_THREADS` is still read when this one is not set. SQLite "

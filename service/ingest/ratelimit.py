@@ -6,12 +6,12 @@ the price of needing no shared store; the limits guard against floods, not for b
 Fixed windows: a window opens at a client's first request and allows the limit until it ends, so a client may
 send up to twice the limit in a short span across two windows. The sliding-window counter smooths that, but
 cost about 13 us more per request in the thread that serves requests (two checks, measured in-process), the
-largest single item of CallTrail's own work on a 1-event request (docs/benchmarks.md, session 4).
+largest single item of CallTrail's own work on a 1-event request (docs/benchmarks.md).
 
 The limiter is the library's; the storage under it is ours (``WindowCounters``, through the library's
 ``Storage`` extension point). Both of the library's memory storages schedule an expiry sweep on every
 increment (an asyncio task, or a timer thread, per request under load) and take a lock per key: on a 1-event
-request that was 14 % of the event loop's CPU (docs/benchmarks.md, session 7). Every check here runs on the
+request that was 14 % of the event loop's CPU (docs/benchmarks.md). Every check here runs on the
 event loop's thread, so the counters need no lock, and ended windows can be swept in passing, every few
 seconds.
 """

@@ -57,7 +57,9 @@ def test_nothing_the_page_does_with_the_api_reaches_it_as_an_error(
     assert console == []
 
 
-def test_a_hash_change_costs_the_page_next_to_nothing(page: Page, pages: PageServer) -> None:
+def test_a_hash_change_only_queues(page: Page, pages: PageServer) -> None:
+    # What it costs in time is a benchmark's figure (bench/shim_hashchange.py), not a test's: a busy machine
+    # would fail it. Here: the handler touches neither storage nor the network, and every change is sent.
     counters = """<script>
       window.__io = { storage: 0, fetch: 0 };
       const setItem = Storage.prototype.setItem;
@@ -69,7 +71,6 @@ def test_a_hash_change_costs_the_page_next_to_nothing(page: Page, pages: PageSer
     page.goto(pages.url("localhost", "/child.html"))
     pages.wait_for_events(1)
     page.wait_for_timeout(300)
-    # The handler's cost, as the best of five rounds of 100 changes (the machine may be busy with others).
     measured = page.evaluate(
         """() => {
           const before = { ...__io };
@@ -91,4 +92,3 @@ def test_a_hash_change_costs_the_page_next_to_nothing(page: Page, pages: PageSer
     # Storage and network wait for the batching timer: the hashchange handler only queues.
     assert measured["storage"] == 0
     assert measured["fetch"] == 0
-    assert measured["perChange"] < 0.05, measured  # milliseconds: under 50 microseconds; typically about 10
