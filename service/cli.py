@@ -23,7 +23,8 @@ from service.config import ConfigError, Settings
 from service.formats import FORMATS, Format, lines
 from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
-from service.projection import dead_letters, derive, queue, rollups
+from service.projection import dead_letters, queue, rollups
+from service.projection.rebuild import rebuild as rebuild_from_log
 from service.reports import records
 from service.runtime import session_timeouts
 from service.storage import schema
@@ -228,7 +229,7 @@ def rebuild() -> None:
     """Recompute every session and action from the raw events (after changing the session timeouts)."""
     settings = _settings()
     with _engine(settings, "write") as engine:
-        count = derive.rebuild(engine, session_timeouts(settings))
+        count = rebuild_from_log(engine, session_timeouts(settings))
         with engine.connect() as conn:
             found = [
                 conn.execute(select(func.count()).select_from(table)).scalar_one()

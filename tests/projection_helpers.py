@@ -12,8 +12,8 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from service.config import Settings
 from service.domain.sessions import Timeouts
 from service.ingest.writer import EventWriter
-from service.projection.derive import rebuild
 from service.projection.queue import drain
+from service.projection.rebuild import rebuild
 from service.storage.engine import SyncTransactor, make_engine, make_transactor
 from service.storage.events import EventRow
 from service.storage.schema import actions, events, hash_events, projection_queue, sessions

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from service.admin.registry import Site, create_key, revoke_key
 from service.config import Settings
-from service.domain.formulas import BIN_BOUNDS, bin_of
+from service.domain.histograms import BIN_BOUNDS, bin_of
 from service.storage.schema import rollup_marks
 from tests.center import center_history
 from tests.conftest import running_app
@@ -652,7 +652,7 @@ async def test_agents_seen_only_mid_call_have_no_row_and_peaks_agree_however_cut
 async def test_rebuild_leaves_reports_right(
     settings: Settings, engine: Engine, center: None, reader: httpx.AsyncClient
 ) -> None:
-    from service.projection.derive import rebuild
+    from service.projection.rebuild import rebuild
 
     lo, hi = T0 - T0 % DAY, T0 - T0 % DAY + 4 * DAY
     params = {"from": iso(lo), "to": iso(hi), "interval": "day"}

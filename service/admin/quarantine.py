@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from service.domain.sessions import Timeouts
 from service.ingest.protocol import stored_event_problem
-from service.projection.derive import rebuild
+from service.projection.rebuild import rebuild
 from service.reports.records import iso
 from service.storage.schema import events, projection_failures, projection_queue, quarantined_events, sites
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from service.domain.sessions import Timeouts
-from service.projection.derive import rebuild
+from service.projection.rebuild import rebuild
 from service.storage.schema import actions, events, sessions
 
 

@@ -9,7 +9,6 @@ where a bin boundary makes them exact.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,59 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from service.domain.ccc import CHANNELS, CHAT_CHANNELS
-
-# Bin upper bounds (seconds): 1 s steps to 10 min, 10 s to 1 h, 1 min to 4 h, 10 min to 24 h, then one more.
-_BOUNDS: list[float] = [
-    0.0,
-    *range(1, 601),
-    *range(610, 3601, 10),
-    *range(3660, 14401, 60),
-    *range(15000, 86401, 600),
-    math.inf,
-]
-BIN_BOUNDS = np.array(_BOUNDS, dtype=np.float64)
-NBINS = len(_BOUNDS)
-# Thresholds up to here fall on a bin boundary, so comparisons with them are exact.
-EXACT_THRESHOLD_MAX_S = 600
-# Reports of up to this many bucket x bin cells sum histograms densely (16 MB); bigger ones sort instead.
-DENSE_CELLS = 2_000_000
-
-HIST_KINDS = ("ring", "talk", "abandon")
-
-
-def bin_of(seconds: float) -> int:
-    """The index of the bin holding ``seconds``: bin i holds (bound[i-1], bound[i]]."""
-    if seconds <= 0:
-        return 0
-    if seconds <= 600:
-        return math.ceil(seconds)
-    if seconds <= 3600:
-        return 600 + math.ceil((seconds - 600) / 10)
-    if seconds <= 14400:
-        return 900 + math.ceil((seconds - 3600) / 60)
-    if seconds <= 86400:
-        return 1080 + math.ceil((seconds - 14400) / 600)
-    return NBINS - 1
-
-
-Histogram = dict[int, int]
-
-
-def add_to(histogram: Histogram, seconds: float) -> None:
-    index = bin_of(seconds)
-    histogram[index] = histogram.get(index, 0) + 1
-
-
-def encode_histogram(histogram: Histogram) -> bytes:
-    """Sparse, as little-endian uint32 pairs (bin, count): what the rollup tables store."""
-    pairs = np.array(sorted(histogram.items()), dtype="<u4").reshape(-1, 2)
-    return pairs.tobytes()
-
-
-def decode_pairs(blob: bytes | None) -> npt.NDArray[np.uint32]:
-    if not blob:
-        return np.empty((0, 2), dtype="<u4")
-    return np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+from service.domain.histograms import (
+    HIST_KINDS,
+    Histogram,
+    SparseHistograms,
+    add_to,
+    round_seconds,
+)
 
 
 @dataclass
@@ -167,73 +120,6 @@ def _max(current: float | None, value: float) -> float:
 class Thresholds:
     service_level_s: int
     short_abandon_s: int
-
-
-class SparseHistograms:
-    """One histogram per bucket, kept as (bucket, bin, count) triples: a report of ten thousand buckets then
-    costs what its data costs, not buckets x bins of memory."""
-
-    def __init__(self, buckets: int) -> None:
-        self.buckets = buckets
-        self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
-        self.owner = self.bin = self.count = np.empty(0, dtype=np.int64)
-
-    def add(
-        self, owners: npt.NDArray[np.int64], bins: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
-    ) -> None:
-        self._parts.append((owners, bins, counts))
-
-    def finish(self) -> SparseHistograms:
-        """Sum duplicate (bucket, bin) entries and sort them by bucket, then bin."""
-        if self._parts:
-            owner = np.concatenate([self.owner, *(p[0] for p in self._parts)])
-            bins = np.concatenate([self.bin, *(p[1] for p in self._parts)])
-            counts = np.concatenate([self.count, *(p[2] for p in self._parts)])
-            self._parts.clear()
-            flat = owner * NBINS + bins
-            if self.buckets * NBINS <= DENSE_CELLS:
-                # Counting into a dense array and reading back its non-zero cells needs no sort.
-                dense = np.bincount(flat, counts, self.buckets * NBINS)
-                keys = np.flatnonzero(dense)
-                self.count = dense[keys].astype(np.int64)
-            else:
-                keys, inverse = np.unique(flat, return_inverse=True)
-                self.count = np.bincount(inverse, counts, len(keys)).astype(np.int64)
-            self.owner, self.bin = keys // NBINS, keys % NBINS
-        return self
-
-    def merged(self) -> SparseHistograms:
-        """All buckets as one."""
-        one = SparseHistograms(1)
-        one.add(np.zeros_like(self.owner), self.bin, self.count)
-        return one.finish()
-
-    def totals(self) -> npt.NDArray[np.int64]:
-        return np.bincount(self.owner, self.count, self.buckets).astype(np.int64)
-
-    def up_to(self, seconds: int) -> npt.NDArray[np.int64]:
-        """Per bucket, how many values are at most ``seconds`` (exact when it is a bin bound)."""
-        keep = self.bin <= bin_of(seconds)
-        return np.bincount(self.owner[keep], self.count[keep], self.buckets).astype(np.int64)
-
-    def percentiles(self, fraction: float, maxima: npt.NDArray[np.float64]) -> list[float | None]:
-        """Per bucket: the nearest-rank percentile, as the upper bound of its bin, never above the maximum."""
-        totals = self.totals()
-        result: list[float | None] = [None] * self.buckets
-        if not len(self.count):
-            return result
-        running = np.cumsum(self.count)
-        owners, first = np.unique(self.owner, return_index=True)
-        before = np.zeros(self.buckets, dtype=np.int64)
-        before[owners] = np.where(first > 0, running[first - 1], 0)
-        within = running - before[self.owner]
-        ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
-        reached = np.flatnonzero(within >= ranks[self.owner])
-        hit_owners, first_hit = np.unique(self.owner[reached], return_index=True)
-        bounds = BIN_BOUNDS[self.bin[reached[first_hit]]]
-        for owner, bound in zip(hit_owners.tolist(), bounds.tolist(), strict=True):
-            result[owner] = _round(min(bound, float(maxima[owner])))
-        return result
 
 
 class InboundAccumulator:
@@ -341,13 +227,13 @@ def _figures(
                 "short_abandons": short_i,
                 "not_answered_rate_excl_short": _ratio(not_answered - short_i, offered - short_i),
                 "ring_s": {
-                    "mean": _round(sums[i, 0] / rang_i) if rang_i else None,
+                    "mean": round_seconds(sums[i, 0] / rang_i) if rang_i else None,
                     "p50": ring_p50[i],
                     "p90": ring_p90[i],
-                    "max": _round(float(maxima[i, 0])) if rang_i else None,
+                    "max": round_seconds(float(maxima[i, 0])) if rang_i else None,
                 },
                 "talk_s": {
-                    "mean": _round(sums[i, 1] / talk_count) if talk_count else None,
+                    "mean": round_seconds(sums[i, 1] / talk_count) if talk_count else None,
                     "p90": talk_p90[i],
                 },
                 "service_level": _ratio(int(within[i]), offered - short_i),
@@ -358,10 +244,6 @@ def _figures(
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole > 0 else None
-
-
-def _round(value: float) -> float:
-    return round(float(value), 3)
 
 
 # Agents
@@ -400,8 +282,8 @@ class AgentPartial(Verdicts):
             "answered": self.answered,
             "not_answered": self.not_answered,
             "answer_rate": _ratio(self.answered, self.offered),
-            "talk_s_total": _round(self.talk_total),
-            "talk_s_mean": _round(self.talk_total / self.talk_count) if self.talk_count else None,
+            "talk_s_total": round_seconds(self.talk_total),
+            "talk_s_mean": round_seconds(self.talk_total / self.talk_count) if self.talk_count else None,
             "cards_sent": self.cards_sent,
             "call_outs": self.call_outs,
             "peak_concurrent_chats": self.peak_concurrent_chats,
@@ -439,5 +321,5 @@ def median(values: Sequence[float]) -> float | None:
     ordered = sorted(values)
     middle = len(ordered) // 2
     if len(ordered) % 2:
-        return _round(ordered[middle])
-    return _round((ordered[middle - 1] + ordered[middle]) / 2)
+        return round_seconds(ordered[middle])
+    return round_seconds((ordered[middle - 1] + ordered[middle]) / 2)

@@ -15,50 +15,38 @@ what the other committed. SQLite has one writer at a time anyway.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Engine,
-    and_,
     bindparam,
     delete,
-    func,
     insert,
     or_,
     select,
-    text,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from service.domain.actions import Action, PageHash, PageMessage, actions_for_page
 from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.projection import rollups
-from service.projection.dead_letters import describe_failure, record_failure
+from service.projection.action_rows import (
+    compute_actions,
+    pages_with_actions,
+    recount_sessions,
+    write_actions,
+)
+from service.projection.statements import PageKey, chunks, clip, insert_ignoring_existing, lock
 from service.storage.events import EventRow
-from service.storage.failures import classify_failure
 from service.storage.schema import (
-    actions,
-    events,
     hash_events,
-    projection_failures,
-    projection_queue,
     sessions,
 )
-
-T = TypeVar("T")
-CHUNK = 500  # values per IN list / bulk statement
-PageKey = tuple[int, str]
 
 _HASH_FIELDS = (
     "channel",
@@ -85,8 +73,8 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # Shared with every other writer, exclusive for `rebuild`: a rebuild never interleaves with ingestion.
-        _lock(conn, ["projection"], shared=True)
-        _lock(conn, [f"stream:{s}" for s in streams])
+        lock(conn, ["projection"], shared=True)
+        lock(conn, [f"stream:{s}" for s in streams])
     folded = _fold_streams(conn, streams, parsed, timeouts) if streams else _Folded()
     for p in parsed:
         p["session_id"] = folded.assigned.get(p["event_id"], p["session_id"])
@@ -98,28 +86,28 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
     if postgres:
         # Locked before looking: a page that only got a hash event here may be getting its first message in
         # another writer right now.
-        _lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in sorted(candidates)])
-    pages |= _pages_with_actions(conn, sorted(candidates - pages))
-    new_actions, previous_sessions = _compute_actions(conn, sorted(pages), parsed, folded.moves)
+        lock(conn, [f"page:{site_id}:{page_id}" for site_id, page_id in sorted(candidates)])
+    pages |= pages_with_actions(conn, sorted(candidates - pages))
+    new_actions, previous_sessions = compute_actions(conn, sorted(pages), parsed, folded.moves)
 
     touched = folded.old_ids | folded.new_ids | previous_sessions
     touched.update(a["session_id"] for a in new_actions if a["session_id"] is not None)
     ordered_sessions = sorted(touched)
     if postgres:
-        _lock(conn, [f"session:{s}" for s in ordered_sessions])
+        lock(conn, [f"session:{s}" for s in ordered_sessions])
 
     touched_sessions = _write_folds(conn, folded)
     if parsed:
-        _insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
-    action_times = _write_actions(conn, sorted(pages), new_actions)
-    _recount(conn, ordered_sessions)
+        insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
+    action_times = write_actions(conn, sorted(pages), new_actions)
+    recount_sessions(conn, ordered_sessions)
     rollups.mark(conn, rollups.marks_for(touched_sessions, action_times))
 
 
 def _hash_event_row(row: EventRow) -> dict[str, Any]:
     raw = orjson.loads(row["raw"])
     call = parse_hash(raw.get("hash") if isinstance(raw.get("hash"), str) else "")
-    values = {name: _clip(getattr(call, name), hash_events.c[name].type) for name in _HASH_FIELDS}
+    values = {name: clip(getattr(call, name), hash_events.c[name].type) for name in _HASH_FIELDS}
     return {
         "site_id": row["site_id"],
         "event_id": row["event_id"],
@@ -131,12 +119,6 @@ def _hash_event_row(row: EventRow) -> dict[str, Any]:
         "session_id": None,
         **values,
     }
-
-
-def _clip(value: str | None, column_type: Any) -> str | None:
-    # Column widths bound what one hash may put in a row; a value past them is cut, not a failed write.
-    length = getattr(column_type, "length", None)
-    return value[:length] if value is not None and length is not None and len(value) > length else value
 
 
 def _fold_streams(
@@ -166,7 +148,7 @@ def _fold_streams(
     longest = max(timeouts.ringing_ms, timeouts.connected_ms)
     oldest_cutoff = min(earliest.values()) - longest
     stored: dict[str, list[Any]] = defaultdict(list)
-    for chunk in _chunks(streams):
+    for chunk in chunks(streams):
         query = select(sessions).where(
             sessions.c.stream.in_(chunk),
             or_(
@@ -201,7 +183,7 @@ def _fold_streams(
     if refold:
         since = min(start for _, start in refold.values())
         by_stream: dict[str, list[CallEvent]] = defaultdict(list)
-        for chunk in _chunks(sorted(refold)):
+        for chunk in chunks(sorted(refold)):
             query = select(hash_events).where(
                 hash_events.c.stream.in_(chunk), hash_events.c.event_at >= since
             )
@@ -247,7 +229,7 @@ class _Folded:
 def _write_folds(conn: Connection, folded: _Folded) -> list[rollups.Touched]:
     """Replace the folded sessions; returns what was deleted and written, for the rollup marks."""
     touched: list[rollups.Touched] = []
-    for chunk in _chunks(sorted(folded.old_ids)):
+    for chunk in chunks(sorted(folded.old_ids)):
         deleted = conn.execute(
             delete(sessions)
             .where(sessions.c.id.in_(chunk))
@@ -256,7 +238,7 @@ def _write_folds(conn: Connection, folded: _Folded) -> list[rollups.Touched]:
             )
         )
         touched.extend(rollups.Touched(r.site_id, r.started_at, _last_touch(r._mapping)) for r in deleted)
-    for session_rows in _chunks(folded.rows):
+    for session_rows in chunks(folded.rows):
         conn.execute(insert(sessions), session_rows)
     touched.extend(rollups.Touched(r["site_id"], r["started_at"], _last_touch(r)) for r in folded.rows)
     if folded.moves:
@@ -330,15 +312,6 @@ def _ms(value: datetime | None) -> int | None:
     return None if value is None else round(value.timestamp() * 1000)
 
 
-def _pages_with_actions(conn: Connection, pages: list[PageKey]) -> set[PageKey]:
-    found: set[PageKey] = set()
-    for chunk in _chunks(pages):
-        query = select(actions.c.site_id, actions.c.page_id).distinct()
-        query = query.where(_on_pages(actions, chunk))
-        found.update((row.site_id, row.page_id) for row in conn.execute(query))
-    return found
-
-
 def _session_row(site_id: int, session: Session) -> dict[str, Any]:
     call = session.hash
     return {
@@ -363,213 +336,5 @@ def _session_row(site_id: int, session: Session) -> dict[str, Any]:
     }
 
 
-def _compute_actions(
-    conn: Connection, pages: list[PageKey], parsed: list[dict[str, Any]], moves: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], set[str]]:
-    """The pages' actions as they will be once this transaction's writes are done, and the sessions their
-    actions pointed to before; reads only (the new hash events and moves are applied in memory)."""
-    moved = {(m["b_site"], m["b_event"]): m["b_session"] for m in moves}
-    fresh: dict[PageKey, list[dict[str, Any]]] = defaultdict(list)
-    for p in parsed:
-        fresh[(p["site_id"], p["page_id"])].append(p)
-    new_rows: list[dict[str, Any]] = []
-    previous: set[str] = set()
-    for chunk in _chunks(pages):
-        hashes: dict[PageKey, list[PageHash]] = defaultdict(list)
-        seen: set[tuple[int, str]] = set()
-        hash_query = select(
-            hash_events.c.site_id,
-            hash_events.c.page_id,
-            hash_events.c.seq,
-            hash_events.c.event_id,
-            hash_events.c.session_id,
-            hash_events.c.agent_email,
-        ).where(_on_pages(hash_events, chunk))
-        for h in conn.execute(hash_query):
-            session_id = moved.get((h.site_id, h.event_id), h.session_id)
-            hashes[(h.site_id, h.page_id)].append(PageHash(h.seq, h.event_id, session_id, h.agent_email))
-            seen.add((h.site_id, h.event_id))
-        for key in chunk:
-            for p in fresh.get(key, []):
-                if (p["site_id"], p["event_id"]) not in seen:
-                    hashes[key].append(PageHash(p["seq"], p["event_id"], p["session_id"], p["agent_email"]))
-
-        messages: dict[PageKey, list[PageMessage]] = defaultdict(list)
-        message_columns = ("site_id", "page_id", "event_id", "seq", "event_at", "raw")
-        message_query = select(*(events.c[name] for name in message_columns)).where(
-            _on_pages(events, chunk), events.c.type == "message"
-        )
-        for m in conn.execute(message_query):
-            data = orjson.loads(m.raw).get("data")
-            messages[(m.site_id, m.page_id)].append(PageMessage(m.event_id, m.seq, m.event_at, data))
-
-        before = conn.execute(select(actions.c.session_id).where(_on_pages(actions, chunk))).scalars()
-        previous.update(session_id for session_id in before if session_id is not None)
-        new_rows.extend(
-            _action_row(site_id, action)
-            for site_id, page_id in chunk
-            for action in actions_for_page(page_id, hashes[(site_id, page_id)], messages[(site_id, page_id)])
-        )
-    return new_rows, previous
-
-
-def _write_actions(
-    conn: Connection, pages: list[PageKey], new_rows: list[dict[str, Any]]
-) -> list[tuple[int, int]]:
-    """Replace the pages' actions; returns (site, time) of every action deleted or written."""
-    times: list[tuple[int, int]] = []
-    for chunk in _chunks(pages):
-        deleted = conn.execute(
-            delete(actions).where(_on_pages(actions, chunk)).returning(actions.c.site_id, actions.c.at)
-        )
-        times.extend((r.site_id, r.at) for r in deleted)
-    for rows in _chunks(new_rows):
-        conn.execute(insert(actions), rows)
-    times.extend((r["site_id"], r["at"]) for r in new_rows)
-    return times
-
-
-def _action_row(site_id: int, action: Action) -> dict[str, Any]:
-    return {
-        "site_id": site_id,
-        "id": action.id,
-        "at": action.at,
-        "agent_email": _clip(action.agent_email, actions.c.agent_email.type),
-        "action": action.action[:64],
-        "session_id": action.session_id,
-        "page_id": action.page_id,
-        "details": orjson.dumps(action.details).decode(),
-    }
-
-
-def _recount(conn: Connection, session_ids: list[str]) -> None:
-    def count_of(name: str) -> Any:
-        return (
-            select(func.count())
-            .where(actions.c.session_id == sessions.c.id, actions.c.action == name)
-            .scalar_subquery()
-        )
-
-    for chunk in _chunks(session_ids):
-        conn.execute(
-            update(sessions)
-            .where(sessions.c.id.in_(chunk))
-            .values(cards_sent=count_of("send_card"), call_outs=count_of("call_out"))
-        )
-
-
-_EXCLUSIVE_LOCKS = "SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS t(k)"
-_SHARED_LOCKS = "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(:keys) AS t(k)"
-
-
-def _lock(conn: Connection, names: list[str], *, shared: bool = False) -> None:
-    """Transaction-scoped advisory locks, in the order given (callers sort), in one round trip."""
-    if not names:
-        return
-    keys = [int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names]
-    statement = text(_SHARED_LOCKS if shared else _EXCLUSIVE_LOCKS).bindparams(
-        bindparam("keys", type_=postgresql.ARRAY(BigInteger))
-    )
-    conn.execute(statement, {"keys": keys})
-
-
-def _insert_ignoring_existing(
-    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
-) -> None:
-    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    for chunk in _chunks(rows):
-        conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=keys), chunk)
-
-
-def _on_pages(table: Any, pages: Sequence[PageKey]) -> Any:
-    """Rows of these (site, page) pairs, written so both databases use the (site_id, page_id, ...) index:
-    SQLite plans a row-value IN (``(a, b) IN (VALUES ...)``) on the first column only, reading every event
-    of the site. Page ids are random UUIDs, so the two separate IN lists select no foreign pairs in practice,
-    and the exact pair check below makes sure."""
-    sites = sorted({site_id for site_id, _ in pages})
-    page_ids = sorted({page_id for _, page_id in pages})
-    condition = and_(table.c.site_id.in_(sites), table.c.page_id.in_(page_ids))
-    if len(sites) > 1:
-        condition = and_(condition, tuple_(table.c.site_id, table.c.page_id).in_(list(pages)))
-    return condition
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
-
 def _datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def clear(conn: Connection) -> None:
-    """Delete everything derived; the raw events stay."""
-    for table in (actions, sessions, hash_events):
-        conn.execute(delete(table))
-    rollups.invalidate(conn)
-
-
-def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int, EventRow]]:
-    """Raw events by ascending id, as the writer hands them to the projector."""
-    names = list(EventRow.__annotations__)
-    query = (
-        select(events.c.id, *(events.c[name] for name in names))
-        .where(events.c.id > after_id)
-        .order_by(events.c.id)
-        .limit(limit)
-    )
-    found: list[tuple[int, EventRow]] = []
-    for row in conn.execute(query):
-        found.append((row.id, cast(EventRow, {name: row._mapping[name] for name in names})))
-    return found
-
-
-def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
-    """Recompute every derived record from the raw log, through the same projection ingestion uses.
-
-    Because the projection recomputes from what is stored, feeding it the log in chunks yields what ingestion
-    produced. It runs as one transaction, so readers see the old records until it commits; on PostgreSQL it
-    holds the projection lock exclusively, so writers wait rather than project half-rebuilt state (on SQLite
-    the transaction's write lock does that). An event that cannot be projected becomes a dead letter
-    (projection/dead_letters.py) and the rest is rebuilt without it. Returns the number of events read.
-    """
-    with engine.begin() as conn:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
-            _lock(conn, ["projection"])
-        # Everything stored now is projected below; what is stored meanwhile stays queued and is projected
-        # again after this commits, which changes nothing (the projection recomputes from what is stored).
-        # Rows a projector has claimed are skipped: it waits for this transaction's lock, then redoes them.
-        queued = select(projection_queue.c.id).with_for_update(skip_locked=True)
-        conn.execute(delete(projection_queue).where(projection_queue.c.id.in_(queued)))
-        clear(conn)
-        conn.execute(delete(projection_failures))
-        last_id, total = 0, 0
-        while found := stored_events(conn, last_id, chunk):
-            _project_isolating_failures(conn, found, timeouts)
-            last_id = found[-1][0]
-            total += len(found)
-        return total
-
-
-def _project_isolating_failures(
-    conn: Connection, found: list[tuple[int, EventRow]], timeouts: Timeouts
-) -> None:
-    """Project a chunk in a savepoint; when it fails for a reason of its own, each event in a savepoint of
-    its own, so that one event that cannot be projected becomes a dead letter instead of failing the rest."""
-    try:
-        with conn.begin_nested():
-            project(conn, [row for _, row in found], timeouts)
-        return
-    except Exception as exc:
-        if classify_failure(exc) != "error":
-            raise
-    for event_row_id, row in found:
-        try:
-            with conn.begin_nested():
-                project(conn, [row], timeouts)
-        except Exception as exc:
-            if classify_failure(exc) != "error":
-                raise
-            record_failure(conn, event_row_id, describe_failure(exc))

@@ -14,7 +14,7 @@ from service.domain.buckets import days, hours
 from service.domain.ccc import CHANNELS
 from service.domain.formulas import AgentPartial
 from service.http.responses import JSONResponse
-from service.projection import rollups
+from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
 from service.reports.records import iso
 from service.reports.serving import export, in_thread, list_format, report_request
@@ -76,7 +76,7 @@ def agents(engine: Engine, scope: ReportFilter) -> list[dict[str, Any]]:
                     )
                 )
         for lo, hi in edges:
-            found = rollups.agent_partials(conn, lo, hi, site_id=scope.site_id, channel=scope.channel)
+            found = partials.agent_partials(conn, lo, hi, site_id=scope.site_id, channel=scope.channel)
             for (agent, _), partial in found.items():
                 totals[agent].merge(partial)
     rows = [partial.row(agent or None) for agent, partial in totals.items() if not partial.is_empty]

@@ -26,9 +26,10 @@ from service.domain.buckets import (
     quarters,
 )
 from service.domain.ccc import CHANNELS
-from service.domain.formulas import EXACT_THRESHOLD_MAX_S, InboundAccumulator, InboundPartial, Thresholds
+from service.domain.formulas import InboundAccumulator, InboundPartial, Thresholds
+from service.domain.histograms import EXACT_THRESHOLD_MAX_S
 from service.http.responses import JSONResponse
-from service.projection import rollups
+from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
 from service.reports.params import MAX_BUCKETS, Params
 from service.reports.records import iso
@@ -91,7 +92,7 @@ def inbound(
         return bisect.bisect_right(starts, ms) - 1
 
     def add_raw(conn: Connection, lo: int, hi: int) -> None:
-        found = rollups.inbound_partials(
+        found = partials.inbound_partials(
             conn, lo, hi, site_id=scope.site_id, agent=scope.agent, channel=scope.channel
         )
         by_bucket: dict[int, InboundPartial] = defaultdict(InboundPartial)
