@@ -39,7 +39,7 @@ _row_values: Callable[[EventRow], tuple[Any, ...]] = operator.itemgetter(*COLUMN
 
 # This is the ingestion hot path, so it speaks to the driver directly: SQLAlchemy's per-row parameter
 # processing cost more than the database's own work here (docs/benchmarks.md, the profile of issue 3).
-# tests/test_writer.py checks that these statements name the columns of EventRow, in its order.
+# tests/ingest/test_writer.py checks that these statements name the columns of EventRow, in its order.
 
 SQLITE_INSERT = """
 INSERT INTO events (site_id, event_id, page_id, page_url, seq, type, client_ts, sent_at, received_at,

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import IN_CI
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEB_SHIM = ROOT / "web_shim"
 BUILT = ROOT / "service" / "static" / "shim.js"
 GZIP_BUDGET_BYTES = 2048

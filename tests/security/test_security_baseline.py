@@ -224,7 +224,7 @@ def raw_get(server: Server, target: str) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.mark.slow
 def test_no_path_escapes_the_served_files(served: Served) -> None:
-    repository = Path(__file__).resolve().parents[1]
+    repository = Path(__file__).resolve().parents[2]
     secrets = [b"SETTINGS_SPEC", b"root:x:0:0", b"import "]
     assert b"SETTINGS_SPEC" in (repository / "service" / "config.py").read_bytes()
     for target in [

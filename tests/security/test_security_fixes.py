@@ -341,7 +341,7 @@ def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
 
 
 def test_docker_compose_publishes_on_loopback_without_a_fixed_password() -> None:
-    text = (Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
     assert "POSTGRES_PASSWORD: calltrail" not in text
     assert "calltrail:calltrail@" not in text
     assert '"127.0.0.1:8000:8000"' in text

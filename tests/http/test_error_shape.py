@@ -8,7 +8,7 @@ import pytest
 from service.admin.registry import Site
 from tests.batches import batch, body, hash_event
 from tests.conftest import ORIGIN
-from tests.test_events_api import assert_error
+from tests.ingest.test_endpoint import assert_error
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from service.storage.events import count_events
 from service.storage.failures import StorageUnavailable, WriterClosed
 from tests.batches import batch, body, hash_event, message_event
 from tests.conftest import ORIGIN, running_app
-from tests.test_events_api import assert_error
+from tests.ingest.test_endpoint import assert_error
 
 pytestmark = pytest.mark.anyio
 HEADERS = {"origin": ORIGIN, "content-type": "text/plain"}

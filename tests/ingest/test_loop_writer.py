@@ -22,7 +22,7 @@ from service.storage.engine import asyncpg_dsn, make_transactor
 from service.storage.events import EventKey, count_events, insert_new
 from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
 from service.storage.schema import projection_queue
-from tests.test_writer import endless_idle_work, row
+from tests.ingest.test_writer import endless_idle_work, row
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from service.storage.migrations import downgrade, head_revision
-from tests.test_events_api import assert_error
+from tests.ingest.test_endpoint import assert_error
 
 pytestmark = pytest.mark.anyio
 

@@ -76,7 +76,7 @@ def test_keys_create_needs_a_known_scope(db_url: str, engine: Engine) -> None:
 
 
 def test_serve_refuses_an_outdated_postgres_schema(pg_admin: Engine) -> None:
-    # SQLite needs no such check: serve migrates it (tests/test_server.py).
+    # SQLite needs no such check: serve migrates it (tests/server/test_server.py).
     name = databases.pg_create_database(pg_admin, migrated=False)
     empty_db_url = databases.pg_url(name)
     try:

@@ -1,0 +1,1 @@
+"""Sites, origins and keys."""

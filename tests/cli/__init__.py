@@ -1,0 +1,1 @@
+"""The calltrail command."""

@@ -1,0 +1,1 @@
+"""The pure logic: hash parsing, the session fold, actions, PII."""

@@ -1,0 +1,1 @@
+"""Ingestion: the endpoint, the wire protocol, the writers, backpressure and rate limits."""

@@ -1,0 +1,1 @@
+"""Projection: sessions and actions derived from stored events, the queue, rollups."""

@@ -1,0 +1,1 @@
+"""The security probe's findings, and what it found sound, kept so."""

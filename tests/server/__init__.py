@@ -1,0 +1,1 @@
+"""Real `calltrail serve` processes: startup, faults, request deadlines."""

@@ -1,0 +1,1 @@
+"""The browser shim's build and how it is served (its behaviour in a browser: tests/browser/)."""
