@@ -11,41 +11,37 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from limits import parse_many
 
 DEFAULT_DATABASE_URL = "sqlite:///calltrail.db"
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
-def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+def _parse_number(kind: type[N], what: str, minimum: N, maximum: N) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise ValueError(f"expected an integer, got {raw!r}") from None
+            raise ValueError(f"expected {what}, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
+            raise ValueError(f"expected {what} from {minimum} to {maximum}, got {value}")
         return value
 
     return parse
+
+
+def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
+    return _parse_number(int, "an integer", minimum, maximum)
 
 
 def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number, got {raw!r}") from None
-        if not minimum <= value <= maximum:
-            raise ValueError(f"expected a number from {minimum} to {maximum}, got {value}")
-        return value
-
-    return parse
+    return _parse_number(float, "a number", minimum, maximum)
 
 
 def _parse_choice(*choices: str) -> Callable[[str], str]:

@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from service.admin.registry import site_names
 from service.http.responses import JSONResponse
-from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, encode_cursor, time_range
+from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
-from service.reports.serving import export, in_thread, list_format, reader, site_filter
+from service.reports.serving import export, in_thread, keyset_page, list_format, reader, site_filter
 from service.storage.schema import actions
 
 
@@ -48,13 +48,7 @@ async def audit_trail(request: Request) -> Response:
     def page() -> dict[str, Any]:
         filters = where()
         with state.read_engine.connect() as conn:
-            found = list(audit_page(conn, filters, after=after, limit=limit + 1))
-        more = len(found) > limit
-        found = found[:limit]
-        return {
-            "actions": [r for r, _ in found],
-            "next_cursor": encode_cursor(found[-1][1]) if more else None,
-        }
+            return keyset_page(audit_page(conn, filters, after=after, limit=limit + 1), limit, "actions")
 
     return JSONResponse(await in_thread(page))
 

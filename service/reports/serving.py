@@ -4,7 +4,7 @@ and the window read, database work in the thread pool (a busy database is a 503)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.exc import OperationalError
@@ -17,7 +17,7 @@ from service.formats import Format, lines
 from service.http.errors import ApiError
 from service.http.state import app_state
 from service.reports.freshness import wait_for_projection
-from service.reports.params import DEFAULT_REPORT_DAYS, Params, time_range
+from service.reports.params import DEFAULT_REPORT_DAYS, Params, encode_cursor, time_range
 from service.reports.records import PHONE_FIELDS
 from service.runtime import AppState
 
@@ -144,3 +144,17 @@ def export(
 
 def share(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
+
+
+def keyset_page(
+    rows: Iterable[tuple[dict[str, Any], Sequence[Any]]], limit: int, name: str
+) -> dict[str, Any]:
+    """A page's answer from a query asked for ``limit + 1`` rows: the first ``limit``, and the cursor after
+    the last of them when there was one more."""
+    found = list(rows)
+    more = len(found) > limit
+    found = found[:limit]
+    return {
+        name: [record for record, _ in found],
+        "next_cursor": encode_cursor(found[-1][1]) if more else None,
+    }

@@ -19,9 +19,9 @@ from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
-from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, encode_cursor, now_ms, time_range
+from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, now_ms, time_range
 from service.reports.records import SESSION_FIELDS, action_record, iso, session_record
-from service.reports.serving import export, in_thread, list_format, reader, site_filter
+from service.reports.serving import export, in_thread, keyset_page, list_format, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -77,15 +77,8 @@ async def list_sessions(request: Request) -> Response:
     def page() -> dict[str, Any]:
         filters = where()
         with state.read_engine.connect() as conn:
-            found = list(
-                session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
-            )
-        more = len(found) > limit
-        found = found[:limit]
-        return {
-            "sessions": [record for record, _ in found],
-            "next_cursor": encode_cursor(found[-1][1]) if more else None,
-        }
+            rows = session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
+            return keyset_page(rows, limit, "sessions")
 
     return JSONResponse(await in_thread(page))
 

@@ -38,7 +38,8 @@ COLUMNS: tuple[str, ...] = tuple(EventRow.__annotations__)
 _row_values: Callable[[EventRow], tuple[Any, ...]] = operator.itemgetter(*COLUMNS)
 
 # This is the ingestion hot path, so it speaks to the driver directly: SQLAlchemy's per-row parameter
-# processing cost more than the database's own work here (docs/benchmarks.md, the profile of issue 3).
+# processing cost more than the database's own work here (docs/benchmarks.md, History: the profile
+# before projection left the transaction).
 # tests/ingest/test_writer.py checks that these statements name the columns of EventRow, in its order.
 
 SQLITE_INSERT = """
