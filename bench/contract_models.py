@@ -98,6 +98,7 @@ from pydantic.json_schema import models_json_schema
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from service import formats
+from service.domain.instants import iso
 from service.ingest import protocol
 from service.ingest.protocol import (
     MAX_HASH_LENGTH,
@@ -119,7 +120,7 @@ from service.ingest.protocol import (
     json_depth_exceeds,
     parse_body,
 )
-from service.reports.records import SESSION_FIELDS, STREAM_BATCH, iso
+from service.reports.records import SESSION_FIELDS, STREAM_BATCH
 
 MAX_EVENTS = 500  # CALLTRAIL_MAX_EVENTS_PER_BATCH's default
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

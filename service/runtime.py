@@ -9,15 +9,13 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from sqlalchemy import Engine
 
 from service import telemetry
 from service.admin.registry import SiteDirectory
 from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
+from service.http.state import AppState
 from service.ingest.loop_writer import LoopEventWriter, ProjectionThread
 from service.ingest.ratelimit import RateLimits
 from service.ingest.writer import EventWriter, IngestWriter
@@ -38,17 +36,6 @@ POSTGRES_GIL_SWITCH_INTERVAL_S = 0.0005
 # startup the process freezes what exists (modules, engines, caches: it stays for the process's life) out of
 # the collector's sight, and collects less often (docs/design.md, "The ingestion hot path").
 GC_THRESHOLDS = (10_000, 50, 100)
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    read_engine: Engine
-    writer: IngestWriter
-    sites: SiteDirectory
-    rate_limits: RateLimits
-    pii: PiiPolicy
-    timeouts: Timeouts
 
 
 def session_timeouts(settings: Settings) -> Timeouts:

@@ -22,6 +22,17 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "service.formats": (),
     "service.logs": ("service.config",),
     "service.ingest.protocol": ("service.domain",),
+    # The concerns: projection sits on storage; administration may rebuild (projection) and check stored
+    # events against the wire protocol; neither reaches into ingestion's writers or the reports.
+    "service.projection": ("service.config", "service.domain", "service.storage", "service.telemetry"),
+    "service.admin": (
+        "service.config",
+        "service.domain",
+        "service.storage",
+        "service.projection",
+        "service.ingest.protocol",
+        "service.formats",
+    ),
 }
 THIRD_PARTY_BANNED = {"service.domain": ("sqlalchemy", "starlette", "asyncpg", "psycopg", "uvicorn")}
 
@@ -89,6 +100,41 @@ def test_nothing_below_http_imports_http() -> None:
         assert all(m in below for m in MODULES if within(m, part)), part
     assert {"service.ingest.writer", "service.ingest.protocol", "service.reports.records"} <= below
     assert {"service.ingest.endpoint", "service.reports.sessions", "service.app"} <= facing
+    # Every module that must stay usable without a web server, named: a new import of Starlette (or of
+    # something that speaks HTTP) into any of them fails here.
+    expected_below = {
+        m
+        for m in MODULES
+        if any(
+            within(m, part)
+            for part in (
+                "service.domain",
+                "service.storage",
+                "service.projection",
+                "service.admin",
+                "service.config",
+                "service.telemetry",
+                "service.formats",
+                "service.logs",
+            )
+        )
+    }
+    expected_below |= {
+        "service.ingest.protocol",
+        "service.ingest.writer",
+        "service.ingest.loop_writer",
+        "service.ingest.idle",
+        "service.reports.records",
+        "service.reports.filters",
+    }
+    assert expected_below <= below, sorted(expected_below - below)
+
+
+def test_no_relative_imports() -> None:
+    # The module graph above is read from absolute imports; a relative one would hide an arrow.
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            assert not (isinstance(node, ast.ImportFrom) and node.level), f"{module} imports relatively"
 
 
 def test_only_the_command_line_imports_the_top() -> None:

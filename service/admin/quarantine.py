@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from service.domain.instants import iso
 from service.domain.sessions import Timeouts
 from service.ingest.protocol import stored_event_problem
 from service.projection.rebuild import rebuild
-from service.reports.records import iso
 from service.storage.schema import events, projection_failures, projection_queue, quarantined_events, sites
 
 SCAN_CHUNK = 5000

@@ -1,4 +1,5 @@
-"""Retention: delete raw events past a cut-off, and derive sessions and actions again from what remains."""
+"""Retention: delete raw and quarantined events past a cut-off, and derive sessions and actions again from
+what remains."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from service.domain.sessions import Timeouts
 from service.projection.rebuild import rebuild
-from service.storage.schema import actions, events, sessions
+from service.storage.schema import actions, events, quarantined_events, sessions
 
 
 def purge(engine: Engine, cutoff_ms: int, timeouts: Timeouts) -> dict[str, int]:
@@ -19,6 +20,10 @@ def purge(engine: Engine, cutoff_ms: int, timeouts: Timeouts) -> dict[str, int]:
     with engine.begin() as conn:
         before = _counts(conn)
         removed_events = conn.execute(delete(events).where(events.c.event_at < cutoff_ms)).rowcount
+        # Quarantined events hold the same callers' numbers: retention applies to them as well.
+        removed_quarantined = conn.execute(
+            delete(quarantined_events).where(quarantined_events.c.event_at < cutoff_ms)
+        ).rowcount
     rebuild(engine, timeouts)
     with engine.connect() as conn:
         after = _counts(conn)
@@ -26,6 +31,7 @@ def purge(engine: Engine, cutoff_ms: int, timeouts: Timeouts) -> dict[str, int]:
         "events": removed_events,
         "sessions": before["sessions"] - after["sessions"],
         "actions": before["actions"] - after["actions"],
+        "quarantined events": removed_quarantined,
     }
 
 

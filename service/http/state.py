@@ -1,11 +1,31 @@
-"""The worker's runtime state (service/runtime.py) as an endpoint reaches it: from the request's app."""
+"""What every endpoint of one worker shares (built by service/runtime.py for the app's lifespan), and how an
+endpoint reaches it: from the request's app."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from service.runtime import AppState
+from service.admin.registry import SiteDirectory
+from service.config import Settings
+from service.domain.pii import PiiPolicy
+from service.domain.sessions import Timeouts
+from service.ingest.ratelimit import RateLimits
+from service.ingest.writer import IngestWriter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    read_engine: Engine
+    writer: IngestWriter
+    sites: SiteDirectory
+    rate_limits: RateLimits
+    pii: PiiPolicy
+    timeouts: Timeouts
 
 
 def app_state(conn: HTTPConnection) -> AppState:

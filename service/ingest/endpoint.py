@@ -23,7 +23,7 @@ from service import telemetry
 from service.admin.registry import Site
 from service.domain.clock import correct_time
 from service.http.errors import ApiError, error_body, internal_error_body
-from service.http.state import state_from_scope
+from service.http.state import AppState, state_from_scope
 from service.ingest.cors import (
     PREFLIGHT_HEADERS,
     RawHeaders,
@@ -41,7 +41,6 @@ from service.ingest.protocol import (
     ValidEvent,
     parse_body,
 )
-from service.runtime import AppState
 from service.storage.events import EventKey, EventRow
 from service.storage.failures import Overloaded, StorageUnavailable, WriterClosed
 

@@ -13,10 +13,10 @@ from starlette.responses import Response
 from service.domain.buckets import days, hours
 from service.domain.ccc import CHANNELS
 from service.domain.formulas import AgentPartial
+from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
-from service.reports.records import iso
 from service.reports.serving import export, in_thread, list_format, report_request
 
 AGENT_FIELDS = (

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.http.state import AppState
 from service.projection.queue import wait_until_projected
-from service.runtime import AppState
 
 HEADER = "CallTrail-Unprojected-Events"
 _SCOPE_KEY = "calltrail.unprojected"

@@ -28,11 +28,11 @@ from service.domain.buckets import (
 from service.domain.ccc import CHANNELS
 from service.domain.formulas import InboundAccumulator, InboundPartial, Thresholds
 from service.domain.histograms import EXACT_THRESHOLD_MAX_S
+from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
 from service.reports.params import MAX_BUCKETS, Params
-from service.reports.records import iso
 from service.reports.serving import in_thread, report_request
 
 DEFAULT_SERVICE_LEVEL_S = 20

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.reports.filters import ReportFilter, action_window
-from service.reports.records import iso
 from service.reports.serving import in_thread, report_request
 from service.storage.schema import sessions
 

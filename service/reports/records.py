@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
+from service.domain.instants import iso
 from service.domain.sessions import Timeouts, timed_out
 from service.formats import StoredJson
 from service.storage.schema import actions, events, sessions, sites
@@ -26,14 +27,6 @@ EVENT_FIELDS = (
     "skew_ms", "ts_flag", "raw",
 )  # fmt: skip
 STREAM_BATCH = 1000
-
-
-def iso(value: datetime | int | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        value = datetime.fromtimestamp(value / 1000, UTC)
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _window(

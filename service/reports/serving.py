@@ -15,11 +15,10 @@ from starlette.responses import Response, StreamingResponse
 from service.admin.registry import authenticate_key, site_id_of
 from service.formats import Format, lines
 from service.http.errors import ApiError
-from service.http.state import app_state
+from service.http.state import AppState, app_state
 from service.reports.freshness import wait_for_projection
 from service.reports.params import DEFAULT_REPORT_DAYS, Params, encode_cursor, time_range
 from service.reports.records import PHONE_FIELDS
-from service.runtime import AppState
 
 T = TypeVar("T")
 

@@ -15,12 +15,13 @@ from starlette.responses import Response
 
 from service.admin.registry import site_names
 from service.domain.ccc import CHANNELS
+from service.domain.instants import iso
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
 from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, now_ms, time_range
-from service.reports.records import SESSION_FIELDS, action_record, iso, session_record
+from service.reports.records import SESSION_FIELDS, action_record, session_record
 from service.reports.serving import export, in_thread, keyset_page, list_format, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 

@@ -245,6 +245,19 @@ def test_no_path_escapes_the_served_files(served: Served) -> None:
 
 
 @pytest.mark.slow
+def test_redirects_never_point_to_another_host(served: Served) -> None:
+    targets = ["//evil.example/", "//evil.example/dashboard/", "///evil.example/dashboard/",
+               "/\\evil.example/", "//evil.example/v1/sessions/", "/dashboard/"]  # fmt: skip
+    for target in targets:
+        status, headers, _ = raw_get(served.server, target)
+        location = headers.get("location")
+        if location is not None:
+            assert location.startswith("/") and not location.startswith(("//", "/\\")), (target, location)
+        assert status in (307, 308, 400, 404), (target, status)
+    assert raw_get(served.server, "/dashboard/")[1]["location"] == "/dashboard"
+
+
+@pytest.mark.slow
 def test_keys_never_reach_the_logs(served: Served) -> None:
     server, key = served.server, served.key
     parts = split_secret_key(key)
