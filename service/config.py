@@ -239,7 +239,8 @@ class Settings:
         "400 `invalid_host` before anything else runs. `*` admits any. Set it on every deployment "
         "reachable from a browser: it closes DNS-rebinding attacks on a service bound to a "
         "private address. Nothing CallTrail answers is built from the Host header (redirects are "
-        "relative), so `*` is not an injection risk, only a wider door.",
+        "relative), so `*` is not an injection risk, only a wider door. List `127.0.0.1` as well "
+        "where a local health check calls the service by address (docker-compose.yml's does).",
     )
     ringing_timeout_s: int = setting(
         600,

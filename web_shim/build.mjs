@@ -1,6 +1,6 @@
 // Bundle src/shim.js and the modules it imports into one minified script, service/static/shim.js (or the file
 // named on the command line), with the esbuild pinned in package-lock.json. The output is committed;
-// tests/test_shim_build.py rebuilds and compares.
+// tests/shim/test_shim_build.py rebuilds and compares.
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from service.storage.schema import events, projection_failures, projection_queue
 
@@ -18,10 +19,14 @@ FAILURE_TEXT_LIMIT = 500
 
 
 def describe_failure(exc: BaseException) -> str:
-    """The error's kind and first line, short: statements' parameters are hidden by the engines (they hold
-    callers' numbers), so this names what failed, not the data."""
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first_line}"[:FAILURE_TEXT_LIMIT]
+    """The error's kind, and for a database error the first line of the database's message (parameters are
+    hidden by the engines; details, which can quote values, are on later lines). Any other error's message
+    may quote the event it failed on, so only its kind is kept: dead letters and the log hold no callers'
+    numbers. The event itself is in the raw log, for whoever investigates."""
+    if isinstance(exc, DBAPIError):
+        message = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"{type(exc.orig).__name__}: {message}"[:FAILURE_TEXT_LIMIT]
+    return type(exc).__name__
 
 
 def record_failure(conn: Connection, event_row_id: int, error: str) -> None:

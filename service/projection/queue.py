@@ -141,8 +141,10 @@ class QueuedProjection:
             except Exception as exc:
                 if classify_failure(exc) != "error":
                     raise
-                log.error("event row %d cannot be projected; it stays in the raw log: %s", event_row_id, exc)
                 error = describe_failure(exc)
+                log.error(
+                    "event row %d cannot be projected; it stays in the raw log: %s", event_row_id, error
+                )
                 transactor.run(functools.partial(_dead_letter, event_row_id=event_row_id, error=error))
                 telemetry.PROJECTION_EVENTS.labels("failed").inc()
         return len(ids)
