@@ -23,13 +23,12 @@ import orjson
 
 from service import telemetry
 from service.ingest.idle import IDLE_GRACE_S, IDLE_POLL_S, IdleSchedule, IdleWork
-from service.ingest.writer import claim_rows, outcomes_by_request
+from service.ingest.writer import admit, claim_rows, outcomes_by_request
 from service.storage.engine import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Transactor
 from service.storage.events import POSTGRES_INSERT, EventKey, EventRow, keys_from_arrays
 from service.storage.failures import (
     TRANSIENT_RETRIES,
     Outcome,
-    Overloaded,
     StorageUnavailable,
     WriterClosed,
     failed_alone,
@@ -196,14 +195,7 @@ class LoopEventWriter:
 
     async def write(self, rows: Sequence[EventRow]) -> set[EventKey]:
         """Store rows in the next group commit; the keys that were newly stored (see EventWriter.write)."""
-        if self._closed:
-            telemetry.WRITER_FAILURES.labels("closed").inc()
-            raise WriterClosed("the server is shutting down")
-        if self._stopped:
-            raise StorageUnavailable("the writer has stopped")
-        if self._pending + len(rows) > self._queue_limit and self._pending > 0:
-            telemetry.WRITER_FAILURES.labels("overloaded").inc()
-            raise Overloaded(f"{self._pending} events are already waiting to be written")
+        admit(len(rows), self._pending, self._queue_limit, closed=self._closed, stopped=self._stopped)
         assert self._ready is not None, "start() first"
         waiter: asyncio.Future[set[EventKey]] = asyncio.get_running_loop().create_future()
         self._pending += len(rows)

@@ -61,8 +61,8 @@ _STOP = object()
 class IngestWriter(Protocol):
     """What the ingestion endpoint and the runtime need of an event writer, whichever driver commits: this
     module's thread (SQLite; tools and tests on either database) or ``loop_writer`` on the event loop
-    (PostgreSQL in the server). Both claim, group and answer with this module's ``claim_rows`` and
-    ``outcomes_by_request``."""
+    (PostgreSQL in the server). Both admit work with this module's ``admit`` (backpressure), claim and
+    answer a group with ``claim_rows`` and ``outcomes_by_request``; only how they commit differs."""
 
     @property
     def pending(self) -> int: ...
@@ -135,14 +135,7 @@ class EventWriter:
     def _enqueue(self, job: _Job) -> None:
         rows = job.rows
         with self._lock:
-            if self._closed:
-                telemetry.WRITER_FAILURES.labels("closed").inc()
-                raise WriterClosed("the server is shutting down")
-            if self._stopped:
-                raise StorageUnavailable("the writer has stopped")
-            if self._pending + len(rows) > self._queue_limit and self._pending > 0:
-                telemetry.WRITER_FAILURES.labels("overloaded").inc()
-                raise Overloaded(f"{self._pending} events are already waiting to be written")
+            admit(len(rows), self._pending, self._queue_limit, closed=self._closed, stopped=self._stopped)
             self._pending += len(rows)
             self._queue.put(job)
         telemetry.WRITER_QUEUE_EVENTS.inc(len(rows))
@@ -266,6 +259,20 @@ class EventWriter:
         rows, claimed = claim_rows([job.rows for job in group])
         transactor: Transactor = self._local.transactor
         return outcomes_by_request(store_new(transactor, rows), claimed, len(group))
+
+
+def admit(rows: int, pending: int, queue_limit: int, *, closed: bool, stopped: bool) -> None:
+    """Backpressure, the same for both drivers: whether a request's rows may join the queue. Refused, it
+    raises what the endpoint answers (503 with Retry-After): closed, stopped, or over the queue limit. A
+    request is always taken when nothing waits, however large, so no batch can be refused for ever."""
+    if closed:
+        telemetry.WRITER_FAILURES.labels("closed").inc()
+        raise WriterClosed("the server is shutting down")
+    if stopped:
+        raise StorageUnavailable("the writer has stopped")
+    if pending + rows > queue_limit and pending > 0:
+        telemetry.WRITER_FAILURES.labels("overloaded").inc()
+        raise Overloaded(f"{pending} events are already waiting to be written")
 
 
 def claim_rows(requests: Sequence[Sequence[EventRow]]) -> tuple[list[EventRow], dict[EventKey, int]]:
