@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from service.config import Settings
-from service.http import dashboard, health, observability, openapi, shim
+from service.contract import openapi
+from service.http import dashboard, health, observability, shim
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.headers import AllowedHosts, redirect_slashes, with_default_headers
 from service.http.observability import RequestMetricsMiddleware

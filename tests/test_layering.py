@@ -182,7 +182,7 @@ def test_there_is_no_import_circle() -> None:
 
 
 def test_packages_by_concern_exist_and_say_what_they_hold() -> None:
-    for package in ("ingest", "projection", "reports", "admin", "domain", "storage", "http"):
+    for package in ("ingest", "projection", "reports", "admin", "contract", "domain", "storage", "http"):
         init = SERVICE / package / "__init__.py"
         assert init.exists(), package
         assert ast.get_docstring(ast.parse(init.read_text())), (

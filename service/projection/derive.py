@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,6 +32,7 @@ from sqlalchemy import (
 )
 
 from service.domain.ccc import CccHash, Status, parse_hash
+from service.domain.instants import epoch_ms, utc_datetime
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.projection import rollups
 from service.projection.action_rows import (
@@ -154,7 +154,7 @@ def _fold_streams(
             or_(
                 sessions.c.ended_at.is_(None),
                 sessions.c.last_event_at >= oldest_cutoff,
-                sessions.c.ended_at >= _datetime(oldest_cutoff),
+                sessions.c.ended_at >= utc_datetime(oldest_cutoff),
             ),
         )
         for row in conn.execute(query).mappings():
@@ -272,7 +272,7 @@ def _latest_closed(rows: list[Any], customers: set[str]) -> dict[str, Any] | Non
 
 
 def _last_touch(row: Any) -> int:
-    ended = _ms(row["ended_at"])
+    ended = epoch_ms(row["ended_at"])
     return int(row["last_event_at"]) if ended is None else max(int(row["last_event_at"]), ended)
 
 
@@ -299,17 +299,13 @@ def _stored_session(row: Any) -> Session:
         last_event_at=row["last_event_at"],
         observed_from=row["observed_from"],
         status=status,
-        offered_at=_ms(row["offered_at"]),
-        connected_at=_ms(row["connected_at"]),
-        ended_at=_ms(row["ended_at"]),
+        offered_at=epoch_ms(row["offered_at"]),
+        connected_at=epoch_ms(row["connected_at"]),
+        ended_at=epoch_ms(row["ended_at"]),
         end_source=row["end_source"],
         event_count=row["event_count"],
         duplicate_count=row["duplicate_count"],
     )
-
-
-def _ms(value: datetime | None) -> int | None:
-    return None if value is None else round(value.timestamp() * 1000)
 
 
 def _session_row(site_id: int, session: Session) -> dict[str, Any]:
@@ -319,9 +315,9 @@ def _session_row(site_id: int, session: Session) -> dict[str, Any]:
         "stream": session.stream,
         "site_id": site_id,
         **{name: getattr(call, name) for name in _HASH_FIELDS},
-        "offered_at": _datetime(session.offered_at),
-        "connected_at": _datetime(session.connected_at),
-        "ended_at": _datetime(session.ended_at),
+        "offered_at": utc_datetime(session.offered_at),
+        "connected_at": utc_datetime(session.connected_at),
+        "ended_at": utc_datetime(session.ended_at),
         "ring_s": session.ring_s,
         "talk_s": session.talk_s,
         "outcome": session.outcome,
@@ -334,7 +330,3 @@ def _session_row(site_id: int, session: Session) -> dict[str, Any]:
         "started_at": session.first_event_at,
         "last_event_at": session.last_event_at,
     }
-
-
-def _datetime(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)

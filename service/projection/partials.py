@@ -4,13 +4,13 @@ and what a report adds for the raw slices at the edges of its range, so the two 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
 from service.domain.buckets import DAY_MS, QUARTER_MS
 from service.domain.formulas import AgentPartial, InboundPartial, SessionFact, is_chat, peak_concurrency
+from service.domain.instants import epoch_ms
 from service.storage.schema import actions, sessions
 
 # A chat longer than this is clipped when peaks are computed: it bounds how far back a day looks for chats.
@@ -31,10 +31,6 @@ _FACT_COLUMNS = (
     sessions.c.talk_s,
     sessions.c.last_event_at,
 )
-
-
-def _ms(value: datetime | None) -> int | None:
-    return None if value is None else round(value.timestamp() * 1000)
 
 
 def session_fact(row: Any) -> SessionFact:
@@ -156,8 +152,8 @@ def _chat_intervals(
         query = query.where(sessions.c.site_id == site_id)
     intervals: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in conn.execute(query):
-        end = max(_ms(row.ended_at) or row.last_event_at, row.last_event_at)
-        interval = (_ms(row.connected_at) or row.last_event_at, end)
+        end = max(epoch_ms(row.ended_at) or row.last_event_at, row.last_event_at)
+        interval = (epoch_ms(row.connected_at) or row.last_event_at, end)
         intervals[(row.site_id, row.agent_email or "", row.channel)].append(interval)
         intervals[(row.site_id, row.agent_email or "", "*")].append(interval)
     return dict(intervals)

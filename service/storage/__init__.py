@@ -1,1 +1,2 @@
-"""Persistence: engines, tables, the event writer and the queries. Knows nothing of HTTP."""
+"""The database: engines, tables, migrations, column types, the raw event log and what a failed write means.
+Knows nothing of HTTP."""

@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 from service.admin.registry import Site, add_site, create_key, revoke_key
 from service.cli import _is_loopback
 from service.config import Settings
+from service.contract.openapi import document
 from service.domain.keys import split_secret_key
-from service.http.openapi import document
 from service.storage.engine import make_engine
 from service.storage.events import count_events
 from tests import databases

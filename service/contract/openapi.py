@@ -10,9 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.domain.buckets import INTERVALS
-from service.http import dashboard
-from service.http.openapi_schemas import (
+from service.contract.schemas import (
     AGENT,
     CHANNEL,
     CURSOR,
@@ -27,6 +25,8 @@ from service.http.openapi_schemas import (
     query_parameter,
     ref,
 )
+from service.domain.buckets import INTERVALS
+from service.http import dashboard
 from service.http.responses import JSONResponse
 
 

@@ -1,7 +1,7 @@
 """The fields of every answer are declared once and everything else agrees with the declaration: the field
 lists of records (reports/records.py, reports/agents.py) are the export columns, the OpenAPI schemas' fields
-and the docs' tables; and every recorded answer (tests/golden/answers.json) has exactly the fields its
-OpenAPI schema names, in that order."""
+and the docs' tables; and every recorded answer (tests/contract/golden/answers.json) has exactly the fields
+its OpenAPI schema names, in that order."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
-from service.http.openapi import document
+from service.contract.openapi import document
 from service.reports.agents import AGENT_FIELDS
 from service.reports.records import ACTION_FIELDS, EVENT_FIELDS, SESSION_FIELDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS: dict[str, Any] = document()["components"]["schemas"]
-ANSWERS: dict[str, str] = orjson.loads((ROOT / "tests" / "golden" / "answers.json").read_bytes())
+ANSWERS: dict[str, str] = orjson.loads((ROOT / "tests" / "contract" / "golden" / "answers.json").read_bytes())
 
 
 def properties(schema: str) -> list[str]:

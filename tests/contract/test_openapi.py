@@ -17,7 +17,7 @@ from starlette.routing import Route
 from service.admin.registry import Site, create_key
 from service.app import create_app
 from service.config import Settings
-from service.http.openapi import document
+from service.contract.openapi import document
 from service.ingest.endpoint import INGEST_PATH
 from tests.center import center_history
 from tests.projection_helpers import T0, ingest

@@ -1,9 +1,8 @@
 """The answers of today, byte for byte: on a fixed history, every read endpoint's body in every format, the
 error bodies, the CLI exports and the API part of /openapi.json are compared with the files recorded in
-tests/golden/. A refactor that changes a byte of any of them fails here; a deliberate change is recorded
-again with `CALLTRAIL_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/test_contract_golden.py` and shows in
-the diff.
-Both databases must give the same bytes."""
+tests/contract/golden/. A refactor that changes a byte of any of them fails here; a deliberate change is
+recorded again with `CALLTRAIL_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/contract/test_golden.py`
+and shows in the diff. Both databases must give the same bytes."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from sqlalchemy import Engine
 from service.admin.registry import Site, create_key
 from service.cli import cli
 from service.config import Settings
-from service.http.openapi import document
+from service.contract.openapi import document
 from service.storage.events import EventRow
 from tests.batches import batch, body, hash_event
 from tests.center import center_history
