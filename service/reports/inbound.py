@@ -36,8 +36,6 @@ from service.reports.params import MAX_BUCKETS, Params
 from service.reports.serving import in_thread, report_request
 
 DEFAULT_SERVICE_LEVEL_S = 20
-
-
 DEFAULT_SHORT_ABANDON_S = 5
 
 

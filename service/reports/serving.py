@@ -21,17 +21,9 @@ from service.reports.params import DEFAULT_REPORT_DAYS, Params, encode_cursor, t
 from service.reports.records import PHONE_FIELDS
 
 T = TypeVar("T")
-
-
 RETRY_AFTER_S = 5
-
-
 log = logging.getLogger("calltrail.http")
-
-
 LIST_FORMATS = ("json", "csv", "ndjson")
-
-
 EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 from starlette.requests import Request
@@ -26,12 +26,8 @@ from service.reports.serving import export, in_thread, keyset_page, list_format,
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-OUTCOMES = ("answered", "not_answered", "ongoing", "unknown")
-
-
 SessionOutcome = Literal["answered", "not_answered", "ongoing", "unknown"]
+OUTCOMES: tuple[SessionOutcome, ...] = get_args(SessionOutcome)
 
 
 async def list_sessions(request: Request) -> Response:
