@@ -18,7 +18,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
 Format = Literal["ndjson", "csv"]
 FORMATS: tuple[Format, ...] = ("ndjson", "csv")
@@ -27,8 +27,7 @@ _PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ]{0,31}")
 
 
 class StoredJson:
-    """JSON text as stored, to be embedded in an answer verbatim. Not a dataclass: orjson would write that
-    as an object of its fields instead of asking ``_embed``."""
+    """JSON text as stored, to be embedded in an answer verbatim (as ``msgspec.Raw``, by ``_embed``)."""
 
     __slots__ = ("text",)
 
@@ -47,18 +46,21 @@ class StoredJson:
 
 def _embed(value: Any) -> Any:
     if isinstance(value, StoredJson):
-        return orjson.Fragment(value.text)
+        return msgspec.Raw(value.text.encode())
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_ENCODER = msgspec.json.Encoder(enc_hook=_embed)
+
+
 def dumps(value: Any) -> bytes:
-    """``orjson.dumps``, with stored JSON embedded as it is."""
-    return orjson.dumps(value, default=_embed)
+    """Compact JSON with stored JSON embedded as it is (msgspec: see docs/design.md)."""
+    return _ENCODER.encode(value)
 
 
 def ndjson_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     for record in records:
-        yield dumps(record).decode() + "\n"
+        yield _ENCODER.encode(record).decode() + "\n"
 
 
 def csv_lines(

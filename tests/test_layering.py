@@ -22,6 +22,9 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "service.formats": (),
     "service.logs": ("service.config",),
     "service.ingest.protocol": ("service.domain",),
+    # The contract declares; it may name the domain's vocabulary and the wire protocol's limits, no more.
+    "service.contract.models": ("service.domain", "service.ingest.protocol"),
+    "service.contract.queries": ("service.domain",),
     # The concerns: projection sits on storage; administration may rebuild (projection) and check stored
     # events against the wire protocol; neither reaches into ingestion's writers or the reports.
     "service.projection": ("service.config", "service.domain", "service.storage", "service.telemetry"),

@@ -6,28 +6,65 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.contract.schemas import (
-    AGENT,
-    CHANNEL,
-    CURSOR,
-    FORMAT,
-    FROM,
-    LIMIT,
-    SCHEMAS,
-    SITE,
-    THRESHOLD,
-    TO,
-    Schema,
-    query_parameter,
-    ref,
+from service.contract.models import COMPONENTS
+from service.contract.queries import (
+    AgentsQuery,
+    AuditQuery,
+    CardsQuery,
+    InboundQuery,
+    NoQuery,
+    OutboundQuery,
+    Query,
+    SessionsQuery,
+    Window,
+    parameter_schema_hook,
 )
-from service.domain.buckets import INTERVALS
 from service.http import dashboard
 from service.http.responses import JSONResponse
+
+Schema = dict[str, Any]
+REF_TEMPLATE = "#/components/schemas/{name}"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": REF_TEMPLATE.format(name=name)}
+
+
+def _component_schemas() -> dict[str, Schema]:
+    _, components = msgspec.json.schema_components(COMPONENTS, ref_template=REF_TEMPLATE)
+    return components
+
+
+def _parameters(*queries: type[Query], only: tuple[str, ...] | None = None) -> list[Schema]:
+    """The query parameters the models declare, in their order (a parameter is never null: it is absent)."""
+    _, components = msgspec.json.schema_components(
+        queries, schema_hook=parameter_schema_hook, ref_template=REF_TEMPLATE
+    )
+    described: list[Schema] = []
+    for query in queries:
+        for name, schema in components[query.__name__]["properties"].items():
+            if only is not None and name not in only:
+                continue
+            schema = _without_null(schema)
+            if schema.get("default", "") is None:
+                del schema["default"]
+            description = schema.pop("description", "")
+            described.append(
+                {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+            )
+    return described
+
+
+def _without_null(schema: Schema) -> Schema:
+    branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1:
+        return dict(schema)
+    return {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
 
 
 def _error(description: str) -> Schema:
@@ -69,7 +106,6 @@ def _listing(name: str) -> Schema:
 
 
 def _paths() -> dict[str, Schema]:
-    report_window = [FROM, TO, SITE]
     return {
         "/v1/events": {
             "post": {
@@ -95,24 +131,7 @@ def _paths() -> dict[str, Schema]:
         },
         "/v1/sessions": _read(
             "Sessions by offer time, newest first",
-            [
-                *report_window,
-                AGENT,
-                CHANNEL,
-                query_parameter(
-                    "outcome",
-                    {"type": "string", "enum": ["answered", "not_answered", "ongoing", "unknown"]},
-                    "As read now.",
-                ),
-                query_parameter(
-                    "customer",
-                    {"type": "string", "minLength": 1, "maxLength": 200},
-                    "Customer mobile or userId.",
-                ),
-                LIMIT,
-                CURSOR,
-                FORMAT,
-            ],
+            _parameters(Window, SessionsQuery),
             _listing("SessionPage"),
         ),
         "/v1/sessions/{session_id}": {
@@ -131,58 +150,25 @@ def _paths() -> dict[str, Schema]:
         },
         "/v1/analytics/inbound": _read(
             "Inbound figures per local-time bucket, and totals",
-            [
-                *report_window,
-                query_parameter(
-                    "interval", {"type": "string", "enum": list(INTERVALS), "default": "hour"}, "Bucket size."
-                ),
-                query_parameter(
-                    "tz", {"type": "string", "default": "UTC"}, "IANA time zone the buckets align to."
-                ),
-                CHANNEL,
-                AGENT,
-                query_parameter(
-                    "service_level_s", {**THRESHOLD, "default": 20}, "Service-level threshold (seconds)."
-                ),
-                query_parameter(
-                    "short_abandon_s", {**THRESHOLD, "default": 5}, "Short-abandon cut-off (seconds)."
-                ),
-            ],
+            _parameters(Window, InboundQuery),
             _json("InboundReport"),
         ),
         "/v1/analytics/agents": _read(
-            "One row per agent", [*report_window, CHANNEL, FORMAT], _listing("AgentsReport")
+            "One row per agent", _parameters(Window, AgentsQuery), _listing("AgentsReport")
         ),
-        "/v1/analytics/cards": _read("Cards sent", [*report_window, AGENT], _json("CardsReport")),
+        "/v1/analytics/cards": _read("Cards sent", _parameters(Window, CardsQuery), _json("CardsReport")),
         "/v1/analytics/outbound": _read(
             "callOut requests and whether a session with the number followed",
-            [
-                *report_window,
-                AGENT,
-                query_parameter(
-                    "follow_window_s",
-                    {"type": "integer", "minimum": 1, "maximum": 86400, "default": 600},
-                    "How soon.",
-                ),
-            ],
+            _parameters(Window, OutboundQuery),
             _json("OutboundReport"),
         ),
         "/v1/audit": _read(
-            "Agent actions in time order",
-            [
-                *report_window,
-                AGENT,
-                query_parameter(
-                    "action", {"type": "string", "minLength": 1, "maxLength": 64}, "e.g. send_card"
-                ),
-                LIMIT,
-                CURSOR,
-                FORMAT,
-            ],
-            _listing("AuditPage"),
+            "Agent actions in time order", _parameters(Window, AuditQuery), _listing("AuditPage")
         ),
-        "/v1/live": _read("Sessions ringing and connected now", [SITE], _json("Live")),
-        "/v1/quality": _read("Data quality", report_window, _json("Quality")),
+        "/v1/live": _read(
+            "Sessions ringing and connected now", _parameters(Window, only=("site",)), _json("Live")
+        ),
+        "/v1/quality": _read("Data quality", _parameters(Window, NoQuery), _json("Quality")),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {
             "get": {
@@ -258,7 +244,7 @@ def document() -> dict[str, Any]:
         },
         "paths": _paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _component_schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "A read or admin key"}
             },

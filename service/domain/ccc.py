@@ -8,14 +8,16 @@ URL-decoding, a NUL aside) except ``status``, which is only meaningful as 100, 2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import unquote
 
 Status = Literal[100, 200, 400]
 STATUSES: tuple[Status, ...] = (100, 200, 400)
+# The workstation's `type`: a call (phone; om, an outbound call) or a chat (im; oim, an outbound chat).
+Channel = Literal["im", "oim", "om", "phone"]
+CHANNELS: frozenset[str] = frozenset(get_args(Channel))
 VOICE_CHANNELS = frozenset({"phone", "om"})
-CHAT_CHANNELS = frozenset({"im", "oim"})
-CHANNELS = VOICE_CHANNELS | CHAT_CHANNELS
+CHAT_CHANNELS = CHANNELS - VOICE_CHANNELS
 
 # CCC's parameter -> our field name.
 _KNOWN = {

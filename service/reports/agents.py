@@ -10,25 +10,23 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.contract.models import AgentRow, field_names
+from service.contract.queries import AgentsQuery
 from service.domain.buckets import days, hours
-from service.domain.ccc import CHANNELS
 from service.domain.formulas import AgentPartial
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
-from service.reports.serving import export, in_thread, list_format, report_request
+from service.reports.serving import export, in_thread, report_request
 
-AGENT_FIELDS = (
-    "agent_email", "agent_nickname", "offered", "answered", "not_answered", "answer_rate", "talk_s_total",
-    "talk_s_mean", "cards_sent", "call_outs", "peak_concurrent_chats",
-)  # fmt: skip
+AGENT_FIELDS = field_names(AgentRow)  # the export's columns
 
 
 async def agents_report(request: Request) -> Response:
     state, params, start, end, resolve_site = await report_request(request)
-    channel = params.choice("channel", sorted(CHANNELS))
-    fmt = list_format(params)
+    query = params.read(AgentsQuery)
+    channel, fmt = query.channel, query.format
     params.done()
 
     def rows() -> list[dict[str, Any]]:

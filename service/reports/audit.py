@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.admin.registry import site_names
+from service.contract.queries import AuditQuery
 from service.http.responses import JSONResponse
-from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, time_range
+from service.reports.params import Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
-from service.reports.serving import export, in_thread, keyset_page, list_format, reader, site_filter
+from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions
 
 
@@ -24,13 +25,10 @@ async def audit_trail(request: Request) -> Response:
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
     resolve_site = site_filter(state, params)
-    agent = params.text("agent")
-    action = params.text("action", 64)
-    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    fmt = list_format(params)
-    raw_cursor = params.cursor(("time", "site", "id"))
-    after = None if raw_cursor is None else (raw_cursor[0], raw_cursor[1], raw_cursor[2])
+    query = params.read(AuditQuery)
     params.done()
+    agent, action, limit, fmt = query.agent, query.action, query.limit, query.format
+    after = None if query.cursor is None else (query.cursor[0], query.cursor[1], query.cursor[2])
 
     def where() -> AuditFilter:
         return AuditFilter(start, end, resolve_site(), agent, action)

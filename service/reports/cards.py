@@ -11,6 +11,7 @@ from sqlalchemy import Engine, and_, case, func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.contract.queries import CardsQuery
 from service.domain.formulas import median
 from service.domain.instants import epoch_ms, iso
 from service.http.responses import JSONResponse
@@ -21,7 +22,7 @@ from service.storage.schema import actions, sessions
 
 async def cards_report(request: Request) -> Response:
     state, params, start, end, resolve_site = await report_request(request)
-    agent = params.text("agent")
+    agent = params.read(CardsQuery).agent
     params.done()
 
     def report() -> dict[str, Any]:

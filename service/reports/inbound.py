@@ -8,44 +8,36 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.contract.queries import InboundQuery
 from service.domain.buckets import (
     HOUR_MS,
-    INTERVALS,
     Bucket,
-    Interval,
     bucket_count_bound,
     buckets,
     hours,
     quarters,
 )
-from service.domain.ccc import CHANNELS
 from service.domain.formulas import InboundAccumulator, InboundPartial, Thresholds
-from service.domain.histograms import EXACT_THRESHOLD_MAX_S
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import partials, rollups
 from service.reports.filters import ReportFilter, split_window
-from service.reports.params import MAX_BUCKETS, Params
+from service.reports.params import MAX_BUCKETS
 from service.reports.serving import in_thread, report_request
-
-DEFAULT_SERVICE_LEVEL_S = 20
-DEFAULT_SHORT_ABANDON_S = 5
 
 
 async def inbound_report(request: Request) -> Response:
     state, params, start, end, resolve_site = await report_request(request)
-    interval = cast(Interval, params.choice("interval", INTERVALS, "hour"))
-    zone = params.zone()
-    channel = params.choice("channel", sorted(CHANNELS))
-    agent = params.text("agent")
-    thresholds = _thresholds(params)
+    query = params.read(InboundQuery)
+    interval, zone, channel, agent = query.interval, query.tz, query.channel, query.agent
+    thresholds = Thresholds(service_level_s=query.service_level_s, short_abandon_s=query.short_abandon_s)
     if not params.problems and bucket_count_bound(start, end, interval) > MAX_BUCKETS:
         params.problem(
             "interval", f"the range makes more than {MAX_BUCKETS} buckets: choose a longer interval"
@@ -70,14 +62,6 @@ async def inbound_report(request: Request) -> Response:
         }
 
     return JSONResponse(await in_thread(report))
-
-
-def _thresholds(params: Params) -> Thresholds:
-    limit = EXACT_THRESHOLD_MAX_S
-    return Thresholds(
-        service_level_s=params.integer("service_level_s", DEFAULT_SERVICE_LEVEL_S, 0, limit),
-        short_abandon_s=params.integer("short_abandon_s", DEFAULT_SHORT_ABANDON_S, 0, limit),
-    )
 
 
 def inbound(

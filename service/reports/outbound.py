@@ -12,19 +12,18 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.contract.queries import OutboundQuery
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.reports.filters import ReportFilter, action_window
 from service.reports.serving import in_thread, report_request
 from service.storage.schema import sessions
 
-DEFAULT_FOLLOW_WINDOW_S = 600
-
 
 async def outbound_report(request: Request) -> Response:
     state, params, start, end, resolve_site = await report_request(request)
-    agent = params.text("agent")
-    window_s = params.integer("follow_window_s", DEFAULT_FOLLOW_WINDOW_S, 1, 86400)
+    query = params.read(OutboundQuery)
+    agent, window_s = query.agent, query.follow_window_s
     params.done()
 
     def report() -> dict[str, Any]:

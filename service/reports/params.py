@@ -7,23 +7,32 @@ import binascii
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import orjson
 from starlette.datastructures import QueryParams
 
+from service.contract.queries import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_REPORT_DAYS,
+    MAX_PAGE_SIZE,
+    MAX_RANGE_DAYS,
+    Cursor,
+    CursorPart,
+    Query,
+)
 from service.http.errors import ApiError
 
 T = TypeVar("T")
+Q = TypeVar("Q", bound=Query)
 
 DAY_MS = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_PAGE_SIZE = 500
-DEFAULT_PAGE_SIZE = 50
-MAX_RANGE_DAYS = 400
-DEFAULT_REPORT_DAYS = 7
 MAX_BUCKETS = 10_000
+__all__ = ["DEFAULT_PAGE_SIZE", "DEFAULT_REPORT_DAYS", "MAX_PAGE_SIZE", "MAX_RANGE_DAYS", "Params"]
 
 
 class Params:
@@ -99,6 +108,30 @@ class Params:
             return None
         return tuple(decoded)
 
+    def read(self, model: type[Q]) -> Q:
+        """Every parameter of ``model``, in its field order, each read as its declared type says."""
+        hints = get_type_hints(model, include_extras=True)
+        values: dict[str, Any] = {}
+        for field in msgspec.structs.fields(model):
+            default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+            values[field.name] = self._declared(field.encode_name, hints[field.name], default)
+        return model(**values)
+
+    def _declared(self, name: str, hint: Any, default: Any) -> Any:
+        kind, meta = _declared_type(hint)
+        if get_origin(kind) is Literal:
+            return self.choice(name, get_args(kind), default)
+        if kind is str:
+            return self.text(name, meta.get("max_length", 320))
+        if kind is int:
+            return self.integer(name, default, meta["ge"], meta["le"])
+        if kind is ZoneInfo:
+            return self.zone(name)
+        if isinstance(kind, type) and issubclass(kind, Cursor):
+            found = self.cursor(kind.parts, name)
+            return None if found is None else kind(found)
+        raise TypeError(f"{name}: no reader for {kind!r}")
+
     def done(self) -> None:
         if self.problems:
             names = ", ".join(p["field"] for p in self.problems)
@@ -147,7 +180,21 @@ def _decode_cursor(raw: str) -> list[Any]:
     return decoded
 
 
-CursorPart = Literal["time", "site", "id"]
+def _declared_type(hint: Any) -> tuple[Any, dict[str, Any]]:
+    """The type under ``Annotated`` and ``| None``, and the constraints of its ``Meta``s."""
+    meta: dict[str, Any] = {}
+    while True:
+        origin = get_origin(hint)
+        if origin is Annotated:
+            for extra in hint.__metadata__:
+                if isinstance(extra, msgspec.Meta):
+                    bounds = {k: getattr(extra, k) for k in ("max_length", "ge", "le")}
+                    meta |= {k: v for k, v in bounds.items() if v is not None}
+            hint = get_args(hint)[0]
+        elif origin is Union or origin is UnionType:
+            (hint,) = (a for a in get_args(hint) if a is not NoneType)
+        else:
+            return hint, meta
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:

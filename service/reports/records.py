@@ -7,24 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
+from service.contract.models import Action, EventRecord, Session, field_names
 from service.domain.instants import iso, utc_datetime
 from service.domain.sessions import Timeouts, timed_out
 from service.formats import StoredJson
 from service.storage.schema import actions, events, sessions, sites
 
-SESSION_FIELDS = (
-    "id", "site", "sdk_app_id", "channel", "agent_email", "agent_mobile", "agent_nickname", "agent_role_id",
-    "customer_mobile", "customer_user_id", "customer_nickname", "customer_avatar", "offered_at",
-    "connected_at", "ended_at", "ring_s", "talk_s", "outcome", "end_source", "observed_from", "cards_sent",
-    "call_outs", "event_count", "duplicate_count",
-)  # fmt: skip
+# The export columns are the contract's fields (service/contract/models.py).
+SESSION_FIELDS = field_names(Session)
 # Columns whose text may be a phone number: in CSV a genuine +86... stays as it is (service/formats.py).
 PHONE_FIELDS = frozenset({"customer_mobile", "agent_mobile"})
-ACTION_FIELDS = ("id", "at", "site", "agent_email", "action", "session_id", "page_id", "details")
-EVENT_FIELDS = (
-    "id", "site", "page_id", "page_url", "seq", "type", "ts", "sent_at", "received_at", "event_at",
-    "skew_ms", "ts_flag", "raw",
-)  # fmt: skip
+ACTION_FIELDS = field_names(Action)
+EVENT_FIELDS = field_names(EventRecord)
 STREAM_BATCH = 1000
 
 

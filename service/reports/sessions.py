@@ -7,22 +7,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 from starlette.requests import Request
 from starlette.responses import Response
 
 from service.admin.registry import site_names
-from service.domain.ccc import CHANNELS
+from service.contract.queries import SessionsQuery
 from service.domain.instants import iso
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
-from service.reports.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Params, now_ms, time_range
+from service.reports.params import Params, now_ms, time_range
 from service.reports.records import SESSION_FIELDS, action_record, session_record
-from service.reports.serving import export, in_thread, keyset_page, list_format, reader, site_filter
+from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -35,16 +35,13 @@ async def list_sessions(request: Request) -> Response:
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
     resolve_site = site_filter(state, params)
-    agent = params.text("agent")
-    channel = params.choice("channel", sorted(CHANNELS))
-    outcome = params.choice("outcome", OUTCOMES)
-    customer = params.text("customer", 200)
-    # Stored numbers went through the PII policy at ingestion: look for the number as given and as stored.
-    customers = None if customer is None else tuple(sorted({customer, state.pii.protect(customer)}))
-    limit = params.integer("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    fmt = list_format(params)
-    after = _session_cursor(params)
+    query = params.read(SessionsQuery)
     params.done()
+    # Stored numbers went through the PII policy at ingestion: look for the number as given and as stored.
+    customer = query.customer
+    customers = None if customer is None else tuple(sorted({customer, state.pii.protect(customer)}))
+    limit, fmt = query.limit, query.format
+    after = None if query.cursor is None else (query.cursor[0], query.cursor[1])
     timeouts = state.timeouts
     now = now_ms()
 
@@ -53,9 +50,9 @@ async def list_sessions(request: Request) -> Response:
             start,
             end,
             resolve_site(),
-            agent,
-            channel,
-            cast(SessionOutcome | None, outcome),
+            query.agent,
+            query.channel,
+            query.outcome,
             customers,
         )
 
@@ -78,11 +75,6 @@ async def list_sessions(request: Request) -> Response:
             return keyset_page(rows, limit, "sessions")
 
     return JSONResponse(await in_thread(page))
-
-
-def _session_cursor(params: Params) -> tuple[int, str] | None:
-    raw = params.cursor(("time", "id"))
-    return None if raw is None else (raw[0], raw[1])
 
 
 async def get_session(request: Request) -> Response:

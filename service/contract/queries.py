@@ -1,0 +1,141 @@
+"""The query parameters of every read endpoint, declared once as typed models: the endpoints read them
+through these (reports/params.py, ``Params.read``: every bad parameter named in one 400, in field order) and
+/openapi.json describes them from these (contract/openapi.py).
+
+Each field's type says how it is read: text (``Text``, a length limit), a choice (a ``Literal``), an integer
+(with its bounds), a time zone, a keyset cursor (a ``Cursor`` subclass naming its parts). ``from``, ``to``
+and ``site``, the window every report shares, are read first by the serving code (reports/serving.py), so
+they are declared apart, in ``WINDOW``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+import msgspec
+from msgspec import Meta
+
+from service.domain.buckets import Interval
+from service.domain.ccc import Channel
+from service.domain.histograms import EXACT_THRESHOLD_MAX_S
+from service.domain.sessions import Outcome
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_RANGE_DAYS = 400
+DEFAULT_REPORT_DAYS = 7
+DEFAULT_SERVICE_LEVEL_S = 20
+DEFAULT_SHORT_ABANDON_S = 5
+DEFAULT_FOLLOW_WINDOW_S = 600
+MAX_FOLLOW_WINDOW_S = 86_400
+
+CursorPart = Literal["time", "site", "id"]
+
+
+class Cursor(tuple[Any, ...]):
+    """A keyset cursor, the ``next_cursor`` of an earlier page; a subclass names the parts of its key."""
+
+    parts: ClassVar[tuple[CursorPart, ...]] = ()
+
+
+class SessionCursor(Cursor):
+    parts = ("time", "id")
+
+
+class AuditCursor(Cursor):
+    parts = ("time", "site", "id")
+
+
+def text(max_length: int, description: str) -> Any:
+    return Meta(min_length=1, max_length=max_length, description=description)
+
+
+def threshold(description: str) -> Any:
+    return Meta(ge=0, le=EXACT_THRESHOLD_MAX_S, description=description)
+
+
+Agent = Annotated[str, text(320, "Only this agent (agentEmail).")]
+OnlyChannel = Annotated[Channel, Meta(description="Only this channel.")]
+Limit = Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+ListFormat = Annotated[
+    Literal["json", "csv", "ndjson"],
+    Meta(description="csv and ndjson stream every matching row (from the cursor on), ignoring `limit`."),
+]
+CURSOR_DESCRIPTION = "`next_cursor` of the previous page."
+
+
+class Query(msgspec.Struct, kw_only=True):
+    """The parameters of one endpoint beyond its window, in the order they are read."""
+
+
+class Window(Query):
+    from_: (
+        Annotated[
+            str,
+            Meta(
+                description=f"Start (inclusive), ISO 8601 (without an offset it is UTC). Reports default to "
+                f"{DEFAULT_REPORT_DAYS} days before `to`; at most {MAX_RANGE_DAYS} days."
+            ),
+        ]
+        | None
+    ) = msgspec.field(default=None, name="from")
+    to: Annotated[str, Meta(description="End (exclusive), ISO 8601. Reports default to now.")] | None = None
+    site: Annotated[str, text(200, "Only this site (by name).")] | None = None
+
+
+class SessionsQuery(Query):
+    agent: Agent | None = None
+    channel: OnlyChannel | None = None
+    outcome: Annotated[Outcome, Meta(description="As read now.")] | None = None
+    customer: Annotated[str, text(200, "Customer mobile or userId.")] | None = None
+    limit: Limit = DEFAULT_PAGE_SIZE
+    format: ListFormat = "json"
+    cursor: Annotated[SessionCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
+
+
+class AuditQuery(Query):
+    agent: Agent | None = None
+    action: Annotated[str, text(64, "e.g. send_card")] | None = None
+    limit: Limit = DEFAULT_PAGE_SIZE
+    format: ListFormat = "json"
+    cursor: Annotated[AuditCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
+
+
+class InboundQuery(Query):
+    interval: Annotated[Interval, Meta(description="Bucket size.")] = "hour"
+    tz: Annotated[ZoneInfo, Meta(description="IANA time zone the buckets align to.")] = msgspec.field(
+        default_factory=lambda: ZoneInfo("UTC")
+    )
+    channel: OnlyChannel | None = None
+    agent: Agent | None = None
+    service_level_s: Annotated[int, threshold("Service-level threshold (seconds).")] = DEFAULT_SERVICE_LEVEL_S
+    short_abandon_s: Annotated[int, threshold("Short-abandon cut-off (seconds).")] = DEFAULT_SHORT_ABANDON_S
+
+
+class AgentsQuery(Query):
+    channel: OnlyChannel | None = None
+    format: ListFormat = "json"
+
+
+class CardsQuery(Query):
+    agent: Agent | None = None
+
+
+class OutboundQuery(Query):
+    agent: Agent | None = None
+    follow_window_s: Annotated[int, Meta(ge=1, le=MAX_FOLLOW_WINDOW_S, description="How soon.")] = (
+        DEFAULT_FOLLOW_WINDOW_S
+    )
+
+
+class NoQuery(Query):
+    """An endpoint with nothing beyond its window."""
+
+
+# The schema of a parameter that is not JSON: a zone is its IANA name, a cursor the text a page returned.
+def parameter_schema_hook(kind: type) -> dict[str, Any]:
+    if kind is ZoneInfo:
+        return {"type": "string", "default": "UTC"}
+    if isinstance(kind, type) and issubclass(kind, Cursor):
+        return {"type": "string"}
+    raise NotImplementedError(kind)
