@@ -732,7 +732,7 @@ def record_of(row: Row) -> dict[str, Any]:
 
 
 def today_shipped_lines(chunk: Sequence[Row]) -> Iterator[str]:
-    return formats.ndjson_lines(record_of(row) for row in chunk)
+    return formats.ndjson_chunks(record_of(row) for row in chunk)
 
 
 def orjson_lines(chunk: Sequence[Row]) -> Iterator[bytes]:
@@ -1166,7 +1166,7 @@ def sessions_case(repeat: int, count: int) -> None:
         return lambda: drain(make, chunks)
 
     candidates = [
-        ("today: dict + formats.ndjson_lines (str lines, as shipped)", bind(today_shipped_lines)),
+        ("shipped: dict + formats.ndjson_chunks (msgspec encode_lines)", bind(today_shipped_lines)),
         ("orjson bytes lines: dict + orjson.dumps + b'\\n'", bind(orjson_lines)),
         ("msgspec Struct(*row) + Encoder.encode per row", bind(ms_lines)),
         ("msgspec Struct(*row) + Encoder.encode_lines per 1,000", bind(ms_chunk_lines)),

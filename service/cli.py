@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from service.admin import quarantine, registry, retention
 from service.config import ConfigError, Settings
-from service.formats import FORMATS, Format, lines
+from service.formats import FORMATS, Format, chunks
 from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
 from service.projection import dead_letters, queue, rollups
@@ -341,8 +341,8 @@ def export(kind: str, fmt: Format, start: str | None, end: str | None, site: str
             found = quarantine.quarantined_records(conn)
         else:
             found = records.event_records(conn, site=site, start_ms=start_ms, end_ms=end_ms)
-        for line in lines(found, EXPORT_FIELDS[kind], fmt, records.PHONE_FIELDS):
-            out.write(line)
+        for chunk in chunks(found, EXPORT_FIELDS[kind], fmt, records.PHONE_FIELDS):
+            out.write(chunk)
 
 
 @cli.command()
