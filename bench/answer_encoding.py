@@ -48,7 +48,8 @@ def main() -> None:
 
     def orjson_lines() -> list[str]:
         # One line per row, joined into chunks of CHUNK_ROWS: how exports were written before.
-        out, chunk = [], []
+        out: list[str] = []
+        chunk: list[str] = []
         for row in rows:
             chunk.append(orjson.dumps(row).decode() + "\n")
             if len(chunk) >= formats.CHUNK_ROWS:
@@ -56,7 +57,7 @@ def main() -> None:
                 chunk = []
         return out
 
-    cases = {
+    cases: dict[str, dict[str, Callable[[], Any]]] = {
         f"NDJSON, {args.rows:,} rows": {
             "orjson, a line per row": orjson_lines,
             "msgspec encode_lines per chunk (shipped)": lambda: list(formats.ndjson_chunks(rows)),
