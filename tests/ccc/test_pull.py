@@ -10,6 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tencentcloud.ccc.v20200210 import ccc_client
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.common.retry import StandardRetryer
 
 from service.ccc.pull import (
     CLIP_MARGIN_S,
@@ -616,3 +622,26 @@ def test_chat_records_by_limit_and_offset(fake: FakeCccApi, sdk: CccSdk) -> None
     records = merge(*(parse_im_cdr(r, APP) for page in pages for r in page.records))
     assert [record.channel for record in records] == ["chat"] * 150
     assert records[0].customer == "user-0"
+
+
+def test_why_not_the_sdks_standard_retryer(fake: FakeCccApi) -> None:
+    """tencentcloud-sdk-python-common 3.1.195: StandardRetryer never forgets the first error, so after one
+    throttled attempt it retries answers that succeeded and finally raises that first error."""
+    profile = ClientProfile(
+        httpProfile=HttpProfile(endpoint=fake.endpoint, protocol="http"),
+        retryer=StandardRetryer(max_attempts=3, backoff_fn=lambda n: 0),
+    )
+    client = ccc_client.CccClient(credential.Credential(SECRET_ID, SECRET_KEY), "", profile)
+    now = now_s()
+    fake.fail_next(1, "RequestLimitExceeded")
+    params = {
+        "SdkAppId": APP,
+        "StartTimeStamp": now - 60,
+        "EndTimeStamp": now,
+        "PageSize": 10,
+        "PageNumber": 0,
+    }
+    with pytest.raises(TencentCloudSDKException) as raised:
+        client.call_json("DescribeTelCdr", params)
+    assert raised.value.get_code() == "RequestLimitExceeded"
+    assert [r.error for r in fake.requests()] == ["RequestLimitExceeded", None, None]  # two good answers lost
