@@ -25,3 +25,22 @@ def iso(value: datetime | int | None) -> str | None:
     if isinstance(value, int):
         value = datetime.fromtimestamp(value / 1000, UTC)
     return value.isoformat().replace("+00:00", "Z")
+
+
+@overload
+def ms_from_s(seconds: int) -> int: ...
+@overload
+def ms_from_s(seconds: None) -> None: ...
+def ms_from_s(seconds: int | None) -> int | None:
+    """Unix seconds (what CCC's records and APIs carry) as epoch milliseconds (what CallTrail stores)."""
+    return None if seconds is None else seconds * 1000
+
+
+def s_floor(ms: int) -> int:
+    """Epoch milliseconds as whole Unix seconds, rounded down (a window's start)."""
+    return ms // 1000
+
+
+def s_ceil(ms: int) -> int:
+    """Epoch milliseconds as whole Unix seconds, rounded up (a window's end)."""
+    return -(-ms // 1000)

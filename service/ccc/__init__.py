@@ -1,0 +1,1 @@
+"""CCC call records: the app registry, the Data Push receiver and the DescribeTelCdr pull."""
