@@ -32,6 +32,7 @@ import orjson
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.domain.instants import parse_iso
 from service.projection import rollups
 from service.storage.engine import normalize_url
 from service.storage.migrations import upgrade
@@ -209,7 +210,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    end_ms = int(datetime.fromisoformat(args.end).timestamp() * 1000)
+    end_ms = parse_iso(args.end)
     started = time.monotonic()
     made = load(args.url, args.agents, args.days, args.sessions, end_ms, args.seed)
     print(f"{made[0]:,} sessions and {made[1]:,} actions in {time.monotonic() - started:.0f} s")

@@ -6,19 +6,21 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from starlette.datastructures import QueryParams
 
+from service.domain.instants import parse_iso
 from service.http.errors import ApiError
 
 T = TypeVar("T")
 
 DAY_MS = 86_400_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants a query may name: from 2000 to 2100, UTC, both years included.
+EARLIEST_MS = parse_iso("2000-01-01")
+LATEST_MS = parse_iso("2101-01-01")
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 MAX_RANGE_DAYS = 400
@@ -112,13 +114,10 @@ def _strict_int(raw: str) -> int:
 
 
 def _instant_ms(raw: str) -> int:
-    moment = datetime.fromisoformat(raw)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if not 2000 <= moment.astimezone(UTC).year <= 2100:
+    ms = parse_iso(raw)
+    if not EARLIEST_MS <= ms < LATEST_MS:
         raise ValueError(raw)
-    # Integer arithmetic: a float timestamp times 1000 can land a millisecond short.
-    return (moment - EPOCH) // timedelta(milliseconds=1)
+    return ms
 
 
 def _zone(raw: str) -> ZoneInfo:
