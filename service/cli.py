@@ -211,7 +211,7 @@ def keys_list() -> None:
     if not all_keys:
         click.echo("no keys yet: calltrail keys create --scope read")
     for key in all_keys:
-        status = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        status = f"revoked {iso_offset(key.revoked_at)}" if key.revoked_at is not None else "active"
         click.echo(f"{key.key_id}\t{key.scope}\t{status}\t{key.name or ''}")
 
 

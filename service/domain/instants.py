@@ -1,6 +1,7 @@
-"""Instants at the edges: storage holds some as timezone-aware datetimes and some as epoch milliseconds, the
-API writes ISO 8601 in UTC with a ``Z``, the CLI with ``+00:00``, and query parameters and CLI options are
-read as ISO 8601 (without an offset it is UTC). These are the conversions, in one place."""
+"""Instants: storage keeps every one as integer milliseconds since the epoch (UTC), and so does the code in
+between. At the edges they become text: the API writes ISO 8601 in UTC with a ``Z``, the CLI with
+``+00:00``, and query parameters and CLI options are read as ISO 8601 (without an offset it is UTC). These
+are the conversions between milliseconds and datetimes or text, in one place: nothing else does them."""
 
 from __future__ import annotations
 
@@ -33,13 +34,9 @@ def utc_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def iso(value: datetime | int | None) -> str | None:
+def iso(ms: int | None) -> str | None:
     """The API's form: ``2026-11-01T08:00:00.250000Z`` (microseconds when there is a fraction), or None."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        value = datetime.fromtimestamp(value / 1000, UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def iso_offset(ms: int, timespec: str = "auto") -> str:
