@@ -25,13 +25,13 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.domain.instants import parse_iso
 from service.projection import rollups
 from service.storage.engine import normalize_url
 from service.storage.migrations import upgrade
@@ -123,27 +123,15 @@ def _action(
     }  # fmt: skip
 
 
-def _sqlite_time(ms: int | None) -> str | None:
-    # The format SQLAlchemy's SQLite DateTime writes (naive UTC), so UtcDateTime reads these rows back.
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _pg_time(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
-
-
 def load(url: str, agents: int, days: int, sessions: int, end_ms: int, seed: int) -> tuple[int, int]:
     url = normalize_url(url)
     upgrade(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO sites (id, name, site_key, created_at) VALUES (1, 'center', 'cts_bench_center', :now)"),
-                     {"now": datetime.now(UTC).replace(tzinfo=None)})  # fmt: skip
+                     {"now": time.time_ns() // 1_000_000})  # fmt: skip
         conn.execute(text("INSERT INTO site_origins (site_id, origin) VALUES (1, 'https://crm.example.com')"))
     session_count = action_count = 0
-    time_columns = ("offered_at", "connected_at", "ended_at")
     if make_url(url).get_backend_name() == "sqlite":
         db = sqlite3.connect(make_url(url).database or "")
         db.execute("PRAGMA journal_mode=WAL")
@@ -153,8 +141,6 @@ def load(url: str, agents: int, days: int, sessions: int, end_ms: int, seed: int
         batch_s: list[tuple[Any, ...]] = []
         batch_a: list[tuple[Any, ...]] = []
         for row, actions in generate(agents, days, sessions, end_ms, seed):
-            for name in time_columns:
-                row[name] = _sqlite_time(row[name])
             batch_s.append(tuple(row[c] for c in SESSION_COLUMNS))
             batch_a.extend(tuple(x[c] for c in ACTION_COLUMNS) for x in actions)
             if len(batch_s) >= 50_000:
@@ -178,8 +164,6 @@ def load(url: str, agents: int, days: int, sessions: int, end_ms: int, seed: int
             with cur.copy(f"COPY sessions ({', '.join(SESSION_COLUMNS)}) FROM STDIN") as s_copy:
                 actions_buffer: list[dict[str, Any]] = []
                 for row, actions in generate(agents, days, sessions, end_ms, seed):
-                    for name in time_columns:
-                        row[name] = _pg_time(row[name])
                     s_copy.write_row([row[c] for c in SESSION_COLUMNS])
                     actions_buffer.extend(actions)
                     session_count += 1
@@ -209,7 +193,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    end_ms = int(datetime.fromisoformat(args.end).timestamp() * 1000)
+    end_ms = parse_iso(args.end)
     started = time.monotonic()
     made = load(args.url, args.agents, args.days, args.sessions, end_ms, args.seed)
     print(f"{made[0]:,} sessions and {made[1]:,} actions in {time.monotonic() - started:.0f} s")

@@ -7,9 +7,10 @@ measured against today's orjson + hand-written dicts and hand validation, on thr
    lower bound, not a replacement), and the variant we would have to ship, which keeps today's contract
    (see "Per-event verdicts").
 2. ``GET /v1/sessions?format=ndjson``: session rows (SESSION_FIELDS of service/reports/records.py, 24
-   fields; ids and text as str, times as aware UTC datetimes as UtcDateTime reads them, floats, ints and
+   fields; ids and text as str, times as epoch milliseconds as the columns hold them, floats, ints and
    nulls) arriving as tuples in batches of 1,000 (records.STREAM_BATCH), each turned into a record object
-   and serialised. ``--rows`` rows are timed (fewer than a million to keep the run short) and the times
+   and serialised; the typed models get their times as aware UTC datetimes (domain/instants.py), which
+   they write as today's ISO text. ``--rows`` rows are timed (fewer than a million to keep the run short) and the times
    are scaled to seconds per million rows. The read-time timeout rule of ``session_record`` is left out:
    it would be the same code in every candidate.
 3. ``GET /v1/analytics/inbound``: a 30-day hourly report (720 buckets of 15 fields, ``ring_s`` and
@@ -77,7 +78,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
@@ -98,7 +99,7 @@ from pydantic.json_schema import models_json_schema
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from service import formats
-from service.domain.instants import iso
+from service.domain.instants import iso, utc_datetime
 from service.ingest import protocol
 from service.ingest.protocol import (
     MAX_HASH_LENGTH,
@@ -632,6 +633,7 @@ def check_verdicts(parsers: dict[str, Callable[[bytes], Envelope]]) -> None:
 
 Row = tuple[Any, ...]
 TIME_FIELDS = ("offered_at", "connected_at", "ended_at")
+TIME_INDEXES = frozenset(SESSION_FIELDS.index(name) for name in TIME_FIELDS)
 
 
 class MsSession(msgspec.Struct, gc=False):
@@ -695,15 +697,15 @@ PD_SESSIONS = TypeAdapter(list[PdSession])
 def session_rows(count: int) -> list[Row]:
     """Rows shaped as the sessions query reads them: a mix of answered, missed, ongoing and mid-call joins."""
     rng = random.Random(7)
-    start = datetime(2026, 11, 1, tzinfo=UTC)
+    start = 1_793_491_200_000  # 2026-11-01T00:00:00Z
     rows: list[Row] = []
     for n in range(count):
-        offered = start + timedelta(milliseconds=n * 2_500 + rng.randrange(1000))
+        offered = start + n * 2_500 + rng.randrange(1000)
         kind = rng.random()
         ring = round(rng.uniform(1, 40), 3)
         talk = round(rng.uniform(10, 900), 3)
-        connected = offered + timedelta(seconds=ring) if kind < 0.8 else None
-        ended: datetime | None = (connected or offered) + timedelta(seconds=talk if connected else ring)
+        connected = offered + round(ring * 1000) if kind < 0.8 else None
+        ended: int | None = (connected or offered) + round((talk if connected else ring) * 1000)
         call_outcome = "answered" if connected else "not_answered"
         end_source: str | None = "explicit"
         if kind > 0.97:
@@ -731,6 +733,11 @@ def record_of(row: Row) -> dict[str, Any]:
     return record
 
 
+def with_datetimes(row: Row) -> Row:
+    """The row with its times as datetimes, what the typed models declare and write as ISO text."""
+    return tuple(utc_datetime(value) if i in TIME_INDEXES else value for i, value in enumerate(row))
+
+
 def today_shipped_lines(chunk: Sequence[Row]) -> Iterator[str]:
     return formats.ndjson_chunks(record_of(row) for row in chunk)
 
@@ -743,28 +750,34 @@ def orjson_lines(chunk: Sequence[Row]) -> Iterator[bytes]:
 def ms_lines(chunk: Sequence[Row]) -> Iterator[bytes]:
     encode = MS_ENCODER.encode
     for row in chunk:
-        yield encode(MsSession(*row)) + b"\n"
+        yield encode(MsSession(*with_datetimes(row))) + b"\n"
 
 
 def ms_chunk_lines(chunk: Sequence[Row]) -> Iterator[bytes]:
-    yield MS_ENCODER.encode_lines([MsSession(*row) for row in chunk])
+    yield MS_ENCODER.encode_lines([MsSession(*with_datetimes(row)) for row in chunk])
 
 
 def pd_lines(chunk: Sequence[Row]) -> Iterator[str]:
     construct = PdSession.model_construct
     for row in chunk:
-        yield construct(**dict(zip(SESSION_FIELDS, row, strict=True))).model_dump_json() + "\n"
+        yield (
+            construct(**dict(zip(SESSION_FIELDS, with_datetimes(row), strict=True))).model_dump_json() + "\n"
+        )
 
 
 def pd_validated_lines(chunk: Sequence[Row]) -> Iterator[str]:
     for row in chunk:
-        yield PdSession(**dict(zip(SESSION_FIELDS, row, strict=True))).model_dump_json() + "\n"
+        yield (
+            PdSession(**dict(zip(SESSION_FIELDS, with_datetimes(row), strict=True))).model_dump_json() + "\n"
+        )
 
 
 def pd_chunk_array(chunk: Sequence[Row]) -> Iterator[bytes]:
     """A JSON array per chunk, not NDJSON: what a format=json page would send; pydantic's serializer alone."""
     construct = PdSession.model_construct
-    yield PD_SESSIONS.dump_json([construct(**dict(zip(SESSION_FIELDS, row, strict=True))) for row in chunk])
+    yield PD_SESSIONS.dump_json(
+        [construct(**dict(zip(SESSION_FIELDS, with_datetimes(row), strict=True))) for row in chunk]
+    )
 
 
 def drain(

@@ -11,7 +11,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from service.admin import quarantine, registry, retention
 from service.config import ConfigError, Settings
+from service.domain.instants import iso_offset, parse_iso
 from service.formats import FORMATS, Format, chunks
 from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
@@ -211,7 +211,7 @@ def keys_list() -> None:
     if not all_keys:
         click.echo("no keys yet: calltrail keys create --scope read")
     for key in all_keys:
-        status = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        status = f"revoked {iso_offset(key.revoked_at)}" if key.revoked_at is not None else "active"
         click.echo(f"{key.key_id}\t{key.scope}\t{status}\t{key.name or ''}")
 
 
@@ -357,7 +357,7 @@ def purge(older_than: str) -> None:
     settings = _settings()
     with _engine(settings, "write") as engine:
         removed = retention.purge(engine, cutoff_ms, session_timeouts(settings))
-    cutoff = datetime.fromtimestamp(cutoff_ms / 1000, UTC).isoformat(timespec="seconds")
+    cutoff = iso_offset(cutoff_ms, timespec="seconds")
     summary = ", ".join(f"{n} {table}" for table, n in removed.items())
     click.echo(f"removed everything before {cutoff}: {summary}")
 
@@ -392,12 +392,9 @@ def _instant(value: str | None, option: str) -> int | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_iso(value)
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -29,7 +28,7 @@ class Site:
     name: str
     site_key: str
     origins: frozenset[str]
-    created_at: datetime
+    created_at: int  # ms since the epoch, as every instant (domain/instants.py)
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,8 @@ class ApiKey:
     key_id: str
     scope: Scope
     name: str | None
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: int  # ms since the epoch
+    revoked_at: int | None
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,8 @@ def normalize_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def add_site(engine: Engine, name: str, origins: Iterable[str]) -> Site:
@@ -139,7 +138,7 @@ def revoke_key(engine: Engine, key_id: str) -> ApiKey:
         row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         if row is None:
             raise RegistryError(f"no key with id {key_id!r} (see `calltrail keys list`)")
-        revoked_at = row.revoked_at or _now()
+        revoked_at = row.revoked_at if row.revoked_at is not None else _now()
         conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=revoked_at))
     return ApiKey(row.id, row.key_id, row.scope, row.name, row.created_at, revoked_at)
 

@@ -11,9 +11,11 @@ there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from service.domain.instants import utc_datetime
 
 Interval = Literal["15m", "30m", "hour", "day", "week"]
 INTERVALS: tuple[Interval, ...] = ("15m", "30m", "hour", "day", "week")
@@ -93,7 +95,7 @@ def bucket_count_bound(start_ms: int, end_ms: int, interval: Interval) -> int:
 
 
 def _local(ms: int, zone: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone)
+    return utc_datetime(ms).astimezone(zone)
 
 
 def quarters(start_ms: int, end_ms: int) -> tuple[int, int]:

@@ -1,10 +1,15 @@
-"""Instants at the edges: storage holds some as timezone-aware datetimes and some as epoch milliseconds, and
-the API writes ISO 8601 in UTC with a ``Z``. These are the conversions, in one place."""
+"""Instants: storage keeps every one as integer milliseconds since the epoch (UTC), and so does the code in
+between. At the edges they become text: the API writes ISO 8601 in UTC with a ``Z``, the CLI with
+``+00:00``, and query parameters and CLI options are read as ISO 8601 (without an offset it is UTC). These
+are the conversions between milliseconds and datetimes or text, in one place: nothing else does them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import overload
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 @overload
@@ -12,19 +17,39 @@ def epoch_ms(value: datetime) -> int: ...
 @overload
 def epoch_ms(value: None) -> None: ...
 def epoch_ms(value: datetime | None) -> int | None:
-    return None if value is None else round(value.timestamp() * 1000)
+    """The millisecond an aware datetime falls in. Integer arithmetic: a float timestamp times 1000 can land
+    a millisecond short."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("epoch_ms needs an aware datetime")
+    return (value - _EPOCH) // _MS
 
 
+@overload
+def utc_datetime(ms: int) -> datetime: ...
+@overload
+def utc_datetime(ms: None) -> None: ...
 def utc_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def iso(value: datetime | int | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        value = datetime.fromtimestamp(value / 1000, UTC)
-    return value.isoformat().replace("+00:00", "Z")
+def iso(ms: int | None) -> str | None:
+    """The API's form: ``2026-11-01T08:00:00.250000Z`` (microseconds when there is a fraction), or None."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_offset(ms: int, timespec: str = "auto") -> str:
+    """The CLI's form: ``2026-11-01T08:00:00.250000+00:00``, to ``timespec`` as ``datetime.isoformat``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec=timespec)
+
+
+def parse_iso(text: str) -> int:
+    """ISO 8601 text as milliseconds, without an offset in UTC; ValueError when it is not ISO 8601."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return epoch_ms(moment)
 
 
 @overload

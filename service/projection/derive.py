@@ -32,7 +32,6 @@ from sqlalchemy import (
 )
 
 from service.domain.ccc import CccHash, Status, parse_hash
-from service.domain.instants import epoch_ms, utc_datetime
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.projection import rollups
 from service.projection.action_rows import (
@@ -154,7 +153,7 @@ def _fold_streams(
             or_(
                 sessions.c.ended_at.is_(None),
                 sessions.c.last_event_at >= oldest_cutoff,
-                sessions.c.ended_at >= utc_datetime(oldest_cutoff),
+                sessions.c.ended_at >= oldest_cutoff,
             ),
         )
         for row in conn.execute(query).mappings():
@@ -272,8 +271,8 @@ def _latest_closed(rows: list[Any], customers: set[str]) -> dict[str, Any] | Non
 
 
 def _last_touch(row: Any) -> int:
-    ended = epoch_ms(row["ended_at"])
-    return int(row["last_event_at"]) if ended is None else max(int(row["last_event_at"]), ended)
+    ended = row["ended_at"]
+    return int(row["last_event_at"]) if ended is None else max(int(row["last_event_at"]), int(ended))
 
 
 def _row_call(row: Any) -> CccHash:
@@ -299,9 +298,9 @@ def _stored_session(row: Any) -> Session:
         last_event_at=row["last_event_at"],
         observed_from=row["observed_from"],
         status=status,
-        offered_at=epoch_ms(row["offered_at"]),
-        connected_at=epoch_ms(row["connected_at"]),
-        ended_at=epoch_ms(row["ended_at"]),
+        offered_at=row["offered_at"],
+        connected_at=row["connected_at"],
+        ended_at=row["ended_at"],
         end_source=row["end_source"],
         event_count=row["event_count"],
         duplicate_count=row["duplicate_count"],
@@ -315,9 +314,9 @@ def _session_row(site_id: int, session: Session) -> dict[str, Any]:
         "stream": session.stream,
         "site_id": site_id,
         **{name: getattr(call, name) for name in _HASH_FIELDS},
-        "offered_at": utc_datetime(session.offered_at),
-        "connected_at": utc_datetime(session.connected_at),
-        "ended_at": utc_datetime(session.ended_at),
+        "offered_at": session.offered_at,
+        "connected_at": session.connected_at,
+        "ended_at": session.ended_at,
         "ring_s": session.ring_s,
         "talk_s": session.talk_s,
         "outcome": session.outcome,

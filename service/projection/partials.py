@@ -10,7 +10,6 @@ from sqlalchemy import Connection, or_, select
 
 from service.domain.buckets import DAY_MS, QUARTER_MS
 from service.domain.formulas import AgentPartial, InboundPartial, SessionFact, is_chat, peak_concurrency
-from service.domain.instants import epoch_ms
 from service.storage.schema import actions, sessions
 
 # A chat longer than this is clipped when peaks are computed: it bounds how far back a day looks for chats.
@@ -36,7 +35,7 @@ _FACT_COLUMNS = (
 def session_fact(row: Any) -> SessionFact:
     abandon_s = None
     if row.outcome == "not_answered" and row.offered_at is not None and row.ended_at is not None:
-        abandon_s = (row.ended_at - row.offered_at).total_seconds()
+        abandon_s = (row.ended_at - row.offered_at) / 1000
     return SessionFact(
         channel=row.channel,
         observed_from=row.observed_from,
@@ -152,8 +151,8 @@ def _chat_intervals(
         query = query.where(sessions.c.site_id == site_id)
     intervals: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in conn.execute(query):
-        end = max(epoch_ms(row.ended_at) or row.last_event_at, row.last_event_at)
-        interval = (epoch_ms(row.connected_at) or row.last_event_at, end)
+        end = max(row.ended_at or row.last_event_at, row.last_event_at)
+        interval = (row.connected_at or row.last_event_at, end)
         intervals[(row.site_id, row.agent_email or "", row.channel)].append(interval)
         intervals[(row.site_id, row.agent_email or "", "*")].append(interval)
     return dict(intervals)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from service.contract.queries import CardsQuery
 from service.domain.formulas import median
-from service.domain.instants import epoch_ms, iso
+from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.reports.filters import CHAT_CHANNELS, ReportFilter, action_window
 from service.reports.serving import in_thread, report_request
@@ -68,7 +68,7 @@ def cards(engine: Engine, scope: ReportFilter) -> dict[str, Any]:
             .join(actions, and_(actions.c.session_id == chats.c.id, actions.c.action == "send_card"))
             .group_by(chats.c.id, chats.c.connected_at)
         )
-        delays = [(row.first_at - epoch_ms(row.connected_at)) / 1000 for row in conn.execute(first_card)]
+        delays = [(row.first_at - row.connected_at) / 1000 for row in conn.execute(first_card)]
         count, with_card, in_sessions = conn.execute(
             select(
                 func.count(),

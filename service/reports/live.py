@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.instants import epoch_ms, iso
+from service.domain.instants import iso
 from service.domain.sessions import Timeouts, timed_out
 from service.http.responses import JSONResponse
 from service.reports.params import Params, now_ms
@@ -49,7 +49,7 @@ def live(
             if timed_out(is_connected, row.last_event_at, now_ms, timeouts):
                 continue
             since = row.connected_at if is_connected else row.offered_at
-            since_ms = epoch_ms(since) if since is not None else row.started_at
+            since_ms = since if since is not None else row.started_at
             item = {
                 "id": row.id,
                 "channel": row.channel,

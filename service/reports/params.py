@@ -6,7 +6,6 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,13 +23,16 @@ from service.contract.queries import (
     CursorPart,
     Query,
 )
+from service.domain.instants import parse_iso
 from service.http.errors import ApiError
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=Query)
 
 DAY_MS = 86_400_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants a query may name: from 2000 to 2100, UTC, both years included.
+EARLIEST_MS = parse_iso("2000-01-01")
+LATEST_MS = parse_iso("2101-01-01")
 MAX_BUCKETS = 10_000
 __all__ = ["DEFAULT_PAGE_SIZE", "DEFAULT_REPORT_DAYS", "MAX_PAGE_SIZE", "MAX_RANGE_DAYS", "Params"]
 
@@ -145,13 +147,10 @@ def _strict_int(raw: str) -> int:
 
 
 def _instant_ms(raw: str) -> int:
-    moment = datetime.fromisoformat(raw)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if not 2000 <= moment.astimezone(UTC).year <= 2100:
+    ms = parse_iso(raw)
+    if not EARLIEST_MS <= ms < LATEST_MS:
         raise ValueError(raw)
-    # Integer arithmetic: a float timestamp times 1000 can land a millisecond short.
-    return (moment - EPOCH) // timedelta(milliseconds=1)
+    return ms
 
 
 def _zone(raw: str) -> ZoneInfo:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from service.contract.models import Action, EventRecord, Session, field_names
-from service.domain.instants import iso, utc_datetime
+from service.domain.instants import iso
 from service.domain.sessions import Timeouts, timed_out
 from service.formats import StoredJson
 from service.storage.schema import actions, events, sessions, sites
@@ -58,7 +58,7 @@ def session_record(row: Any, timeouts: Timeouts, now_ms: int) -> dict[str, Any]:
     record["site"] = row["site_name"]
     connected = row["connected_at"] is not None
     if row["ended_at"] is None and timed_out(connected, row["last_event_at"], now_ms, timeouts):
-        record["ended_at"] = utc_datetime(row["last_event_at"])
+        record["ended_at"] = row["last_event_at"]
         record["end_source"] = "timeout"
         record["outcome"] = "answered" if connected else "unknown"
     for name in ("offered_at", "connected_at", "ended_at"):

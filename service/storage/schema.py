@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from service.storage.types import BigIntPK, UtcDateTime
+from service.storage.types import BigIntPK
 
 # Deterministic constraint names let SQLite batch migrations and downgrades address constraints by name.
 NAMING_CONVENTION = {
@@ -35,13 +35,16 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# Every instant in every table is integer milliseconds since the epoch (UTC), BIGINT on both databases;
+# service/domain/instants.py converts them to datetimes and text at the edges.
+
 sites = Table(
     "sites",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("site_key", String(64), nullable=False, unique=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 site_origins = Table(
@@ -59,8 +62,8 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("scope", String(8), nullable=False),
     Column("name", String(200), nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
     CheckConstraint("scope IN ('read', 'admin')", name="scope"),
 )
 
@@ -182,9 +185,9 @@ sessions = Table(
     Column("stream", String(32), nullable=False),
     Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     *_call_columns(),
-    Column("offered_at", UtcDateTime, nullable=True),
-    Column("connected_at", UtcDateTime, nullable=True),
-    Column("ended_at", UtcDateTime, nullable=True),
+    Column("offered_at", BigInteger, nullable=True),
+    Column("connected_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
     Column("ring_s", Float, nullable=True),
     Column("talk_s", Float, nullable=True),
     Column("outcome", String(16), nullable=False),

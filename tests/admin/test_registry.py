@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import Engine, select
 
@@ -63,6 +65,22 @@ def test_keys_authenticate_until_revoked(engine: Engine) -> None:
     assert registry.authenticate_key(engine, created.plaintext) is None
     (listed,) = registry.list_keys(engine)
     assert listed.revoked_at is not None
+    # Revoking again keeps the first revocation's time.
+    assert registry.revoke_key(engine, created.key.key_id).revoked_at == listed.revoked_at
+
+
+def test_sites_and_keys_keep_their_times_as_epoch_milliseconds(engine: Engine) -> None:
+    before = time.time_ns() // 1_000_000
+    site = registry.add_site(engine, "crm", ["https://crm.example.com"])
+    key = registry.create_key(engine, "read").key
+    key = registry.revoke_key(engine, key.key_id)
+    after = time.time_ns() // 1_000_000
+    assert key.revoked_at is not None
+    assert before <= site.created_at <= key.created_at <= key.revoked_at <= after
+    with engine.connect() as conn:
+        stored = conn.execute(select(api_keys.c.created_at, api_keys.c.revoked_at)).one()
+    assert tuple(stored) == (key.created_at, key.revoked_at)
+    assert all(type(value) is int for value in stored)
 
 
 def test_wrong_secret_or_malformed_key_fails(engine: Engine) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
@@ -66,7 +68,10 @@ def test_keys_create_list_revoke(db_url: str, engine: Engine) -> None:
 
     assert run(db_url, "keys", "revoke", key.key_id).exit_code == 0
     assert registry.authenticate_key(engine, plaintext) is None
-    assert "revoked" in run(db_url, "keys", "list").output
+    # The CLI's own form of an instant: to the millisecond, with +00:00.
+    assert re.search(
+        r"\trevoked \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}000)?\+00:00\t", run(db_url, "keys", "list").output
+    )
 
 
 def test_keys_create_needs_a_known_scope(db_url: str, engine: Engine) -> None:
