@@ -37,11 +37,17 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "service.formats",
     ),
     # CCC's API through its SDK: pure logic below it, no storage (the caller stores the pages), no web server.
-    "service.ccc.pull": ("service.domain",),
+    # The adapter, the pacing and the pull import each other (pull -> pacing -> sdk) and the domain only.
+    "service.ccc.sdk": ("service.domain",),
+    "service.ccc.pacing": ("service.domain", "service.ccc.sdk"),
+    "service.ccc.pull": ("service.domain", "service.ccc.sdk", "service.ccc.pacing"),
 }
+NO_DATABASE_NO_WEB = ("sqlalchemy", "starlette", "asyncpg", "psycopg", "uvicorn")
 THIRD_PARTY_BANNED = {
-    "service.domain": ("sqlalchemy", "starlette", "asyncpg", "psycopg", "uvicorn"),
-    "service.ccc.pull": ("sqlalchemy", "starlette", "asyncpg", "psycopg", "uvicorn"),
+    "service.domain": NO_DATABASE_NO_WEB,
+    "service.ccc.sdk": NO_DATABASE_NO_WEB,
+    "service.ccc.pacing": NO_DATABASE_NO_WEB,
+    "service.ccc.pull": NO_DATABASE_NO_WEB,
 }
 
 
@@ -134,6 +140,8 @@ def test_nothing_below_http_imports_http() -> None:
         "service.ingest.idle",
         "service.reports.records",
         "service.reports.filters",
+        "service.ccc.sdk",
+        "service.ccc.pacing",
         "service.ccc.pull",
     }
     assert expected_below <= below, sorted(expected_below - below)

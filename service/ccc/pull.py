@@ -1,29 +1,16 @@
-"""CCC's call records by pull: DescribeTelCdr (phone) and DescribeIMCdrs (chat), through the official SDK.
-
-``CccSdk`` is a small typed adapter over the SDK's ``CccClient`` (the SDK has no type hints). It sends the
-request with the SDK's ``call_json``, which signs it (TC3-HMAC-SHA256) and returns the answer's JSON as
-CCC wrote it, so a record's fields reach the caller verbatim, including any the installed SDK's models do
-not know yet. It also reads an ``Error`` the SDK let through (the SDK looks for one only when the
-Content-Type is exactly ``application/json``).
+"""CCC's call records by pull: DescribeTelCdr (phone) and DescribeIMCdrs (chat), by windows and pages.
 
 ``pull_tel_cdrs`` and ``pull_im_cdrs`` walk a time range the way the API allows (docs/call-records.md):
 
 - windows shorter than 90 days (``WINDOW_S``, a day under the limit);
 - a start no older than 180 days: an older one is refused (``CccRangeError``), or moved up with ``clip=True``;
 - pages of 100 from page 0, until the answer's TotalCount has been seen (or a page comes back empty);
-- at most 20 requests in any second (``RequestPacer``);
-- ``RequestLimitExceeded*`` answered by exponential backoff with jitter, network errors retried a few
-  times; the SDK's own ``StandardRetryer`` is not used: it keeps the first error and raises it even after a
-  retry succeeded (tencentcloud-sdk-python-common 3.1.195, ``retry.py``);
-- ``AuthFailure*`` raised at once as ``CccAuthError``, with the API's code and message and no secret.
+- every request paced and retried by ccc/pacing.py (20 in any second, backoff when throttled), through the
+  SDK adapter of ccc/sdk.py.
 
 Each page goes to the caller (``on_page``, or the ``iter_*`` generators) with the cursor to resume from
 after it; the caller stores the page's records and that cursor together, and passes the cursor back to
 carry on where it stopped. Nothing here stores anything.
-
-The settings the integration will read: CALLTRAIL_CCC_SECRET_ID, CALLTRAIL_CCC_SECRET_KEY,
-CALLTRAIL_CCC_API_ENDPOINT (``ccc.tencentcloudapi.com``), CALLTRAIL_CCC_API_PROTOCOL (``https``; ``http``
-only for a loopback test server).
 """
 
 from __future__ import annotations
@@ -32,24 +19,17 @@ import json
 import logging
 import random
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypedDict, Unpack
+from typing import Literal, TypedDict, Unpack
 
-from tencentcloud.ccc.v20200210 import ccc_client
-from tencentcloud.common import credential
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
-from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
-
+from service.ccc.pacing import PullStats, RequestPacer, RetryPolicy, call_with_backoff
+from service.ccc.sdk import CccApi, CccError
 from service.domain.instants import iso, s_ceil, s_floor
 
 log = logging.getLogger("calltrail.ccc")
 
-DEFAULT_ENDPOINT = "ccc.tencentcloudapi.com"
 Action = Literal["DescribeTelCdr", "DescribeIMCdrs"]
 TEL_CDR: Action = "DescribeTelCdr"
 IM_CDRS: Action = "DescribeIMCdrs"
@@ -59,234 +39,10 @@ WINDOW_S = 89 * DAY_S  # a day under the limit, in case CCC counts a range's end
 RETENTION_S = 180 * DAY_S  # StartTimeStamp at most this long ago
 CLIP_MARGIN_S = 300  # a clipped start sits this far inside the 180 days: the API's clock runs on meanwhile
 PAGE_SIZE = 100  # the API's maximum
-REQUESTS_PER_S = 20  # DescribeTelCdr's documented limit
-THROTTLED_CODES = frozenset(
-    {
-        "RequestLimitExceeded",
-        "RequestLimitExceeded.UinLimitExceeded",
-        "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
-    }
-)
-NETWORK_CODES = frozenset({"ClientNetworkError", "ServerNetworkError"})
-_ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-
-
-# --- errors ---------------------------------------------------------------------------------------------
-
-
-class CccError(Exception):
-    """An API call that failed: the API's (or the SDK's) code and message, and the request's id."""
-
-    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
-        super().__init__(f"{code}: {message}" + (f" (RequestId {request_id})" if request_id else ""))
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-
-class CccAuthError(CccError):
-    """``AuthFailure*`` (wrong or unknown SecretId, bad signature, expired token, no permission) or
-    credentials the SDK refuses outright. Retrying does not help; the message never holds the secret."""
-
-
-class CccThrottledError(CccError):
-    """``RequestLimitExceeded*`` still answered after every backoff."""
-
-
-class CccNetworkError(CccError):
-    """No usable answer (connection failed, or an HTTP status other than 200) after every retry."""
 
 
 class CccRangeError(ValueError):
     """A time range the API would refuse: older than 180 days, or ending before it starts."""
-
-
-# --- the SDK adapter ------------------------------------------------------------------------------------
-
-
-class CccApi(Protocol):
-    """One API call: the action's parameters in, the answer's ``Response`` object out, or a ``CccError``."""
-
-    def call(self, action: str, params: Mapping[str, object]) -> dict[str, object]: ...
-
-
-class CccSdk:
-    """The SDK's ``CccClient`` behind a typed ``call``. ``endpoint`` is host[:port] only (no scheme: the SDK
-    also sends and signs it as the Host header); ``protocol`` is ``https``, or ``http`` for a loopback test
-    server. The secret key stays inside the SDK's credential object; this class never logs or shows it.
-
-    The SDK's HTTP session follows HTTP(S)_PROXY from the environment unless the literal ``host:port``
-    appears in NO_PROXY (reference §3.7)."""
-
-    def __init__(
-        self,
-        secret_id: str,
-        secret_key: str,
-        *,
-        endpoint: str = DEFAULT_ENDPOINT,
-        protocol: Literal["https", "http"] = "https",
-        timeout_s: int = 60,
-    ) -> None:
-        if protocol not in ("https", "http"):
-            raise ValueError(f"protocol must be https or http, not {protocol!r:.20}")
-        if not _ENDPOINT.fullmatch(endpoint):
-            raise ValueError(f"endpoint must be host[:port], without a scheme or path: {endpoint!r:.80}")
-        self.endpoint = endpoint
-        self.protocol = protocol
-        try:
-            cred = credential.Credential(secret_id, secret_key)
-        except TencentCloudSDKException as error:  # empty, or with spaces around it; the message says which
-            raise CccAuthError(str(error.get_code()), str(error.get_message())) from None
-        profile = ClientProfile(
-            httpProfile=HttpProfile(endpoint=endpoint, protocol=protocol, reqTimeout=timeout_s),
-        )
-        # No retryer (the SDK's default NoopRetryer): the pull retries itself. Region "" (CCC needs none).
-        self._client = ccc_client.CccClient(cred, "", profile)
-
-    def __repr__(self) -> str:
-        return f"CccSdk(endpoint={self.endpoint!r}, protocol={self.protocol!r})"
-
-    def call(self, action: str, params: Mapping[str, object]) -> dict[str, object]:
-        try:
-            answer = self._client.call_json(action, dict(params))
-        except TencentCloudSDKException as error:
-            raise _error(error.get_code(), error.get_message(), error.get_request_id()) from None
-        except ValueError as error:  # an HTTP 200 whose body is not JSON (a proxy's page, say)
-            raise CccError("InvalidResponse", f"the answer is not JSON: {error}") from None
-        response = answer.get("Response") if isinstance(answer, dict) else None
-        if not isinstance(response, dict):
-            raise CccError("InvalidResponse", "the answer has no Response object")
-        problem = response.get("Error")
-        if problem is not None:  # an error the SDK did not raise (its Content-Type check is exact)
-            details = problem if isinstance(problem, dict) else {}
-            request_id = response.get("RequestId")
-            raise _error(details.get("Code"), details.get("Message"), request_id)
-        return response
-
-
-def _error(code: object, message: object, request_id: object) -> CccError:
-    code_text = str(code or "UnknownError")
-    if isinstance(message, bytes):  # ServerNetworkError carries the raw body of a non-200 answer
-        message = message.decode("utf-8", "replace")
-    message_text = str(message or "")[:500]
-    request_text = str(request_id) if request_id else None
-    if code_text.startswith("AuthFailure") or code_text == "InvalidCredential":
-        return CccAuthError(code_text, message_text, request_text)
-    return CccError(code_text, message_text, request_text)
-
-
-# --- pacing and backoff ---------------------------------------------------------------------------------
-
-
-class RequestPacer:
-    """At most ``limit`` requests in any ``period_s``, for one caller making one request at a time.
-
-    A sliding log of the last ``limit`` requests' *ends*: a request may start once the one ``limit`` before
-    it ended ``period_s`` ago. Since a request reaches the server before its answer comes back, the server
-    then never sees more than ``limit`` arrivals within ``period_s``, whatever the network's delays. Chosen
-    over the ``limits`` library, whose limiters answer "may I now?" rather than "how long must I wait?" and
-    whose fixed windows allow twice the limit across a window's edge, and over a token bucket, which allows
-    a full bucket plus its refill (40) within one second; this is a dozen lines and exact."""
-
-    def __init__(
-        self,
-        limit: int = REQUESTS_PER_S,
-        period_s: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("a pacer needs a limit of at least 1 and a positive period")
-        self.limit = limit
-        self.period_s = period_s
-        self._clock = clock
-        self._sleep = sleep
-        self._ends: deque[float] = deque(maxlen=limit)
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Before a request: sleep until it may start."""
-        with self._lock:
-            if len(self._ends) == self.limit:
-                delay = self._ends[0] + self.period_s - self._clock()
-                if delay > 0:
-                    self._sleep(delay)
-
-    def done(self) -> None:
-        """After the request, whatever its outcome."""
-        with self._lock:
-            self._ends.append(self._clock())
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: the n-th retry waits between half and all of
-    ``min(cap_s, base_s * 2**n)``, so retries spread out without ever coming back at once."""
-
-    throttled_attempts: int = 8
-    network_attempts: int = 3
-    base_s: float = 0.5
-    cap_s: float = 16.0
-
-    def delay_s(self, retry: int, rng: random.Random) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2.0**retry)
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
-@dataclass
-class PullStats:
-    """What a pull did; ``requests`` counts every attempt, retries included."""
-
-    requests: int = 0
-    pages: int = 0
-    records: int = 0
-    throttled: int = 0
-    network_retries: int = 0
-
-
-def _call(
-    api: CccApi,
-    action: str,
-    params: Mapping[str, object],
-    *,
-    pacer: RequestPacer,
-    retry: RetryPolicy,
-    rng: random.Random,
-    stats: PullStats,
-    sleep: Callable[[float], None],
-) -> dict[str, object]:
-    throttled = network = 0
-    while True:
-        pacer.wait()
-        stats.requests += 1
-        try:
-            return api.call(action, params)
-        except CccAuthError:
-            raise
-        except CccError as error:
-            failure = error
-        finally:
-            pacer.done()
-        if failure.code in THROTTLED_CODES:
-            throttled += 1
-            stats.throttled += 1
-            if throttled >= retry.throttled_attempts:
-                raise CccThrottledError(failure.code, failure.message, failure.request_id)
-            delay = retry.delay_s(throttled - 1, rng)
-        elif failure.code in NETWORK_CODES:
-            network += 1
-            stats.network_retries += 1
-            if network >= retry.network_attempts:
-                raise CccNetworkError(failure.code, failure.message, failure.request_id)
-            delay = retry.delay_s(network - 1, rng)
-        else:
-            raise failure
-        log.warning("CCC %s answered %s; retrying in %.2f s", action, failure.code, delay)
-        sleep(delay)
-
-
-# --- the pull -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -512,7 +268,9 @@ def _pages(
         following = plan.windows[index + 1] if index + 1 < len(plan.windows) else None
         while True:
             params = shape.params(sdk_app_id, window, page)
-            response = _call(api, action, params, pacer=pacer, retry=retry, rng=rng, stats=stats, sleep=sleep)
+            response = call_with_backoff(
+                api, action, params, pacer=pacer, retry=retry, rng=rng, stats=stats, sleep=sleep
+            )
             total, records = _read_page(action, response, shape)
             done = not records or (page + 1) * PAGE_SIZE >= total
             if not done:

@@ -17,29 +17,24 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.retry import StandardRetryer
 
+from service.ccc.pacing import PullStats, RequestPacer, RetryPolicy
 from service.ccc.pull import (
     CLIP_MARGIN_S,
     DAY_S,
     RETENTION_S,
     WINDOW_S,
-    CccAuthError,
-    CccError,
-    CccNetworkError,
     CccRangeError,
-    CccSdk,
-    CccThrottledError,
     Page,
     PullCursor,
     PullOptions,
-    PullStats,
-    RequestPacer,
-    RetryPolicy,
     iter_pages,
     plan_windows,
     pull_im_cdrs,
     pull_tel_cdrs,
 )
-from service.domain.call_records import merge, parse_im_cdr, parse_tel_cdr
+from service.ccc.sdk import CccAuthError, CccError, CccNetworkError, CccSdk, CccThrottledError
+from service.domain.call_merge import merge
+from service.domain.call_parsing import parse_im_cdr, parse_tel_cdr
 from tests.fakes.ccc_api import FakeCccApi, signature
 
 SECRET_ID = "AKIDfakeccc0000000000000000000000000"

@@ -11,18 +11,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from tencentcloud.ccc.v20200210 import models
 
-from service.domain.call_records import (
-    CHAT_END_STATUS,
-    PHONE_END_STATUS,
-    CallLeg,
-    CallRecord,
-    CallRecordError,
-    RecordingRef,
-    SatisfactionKey,
-    end_status_code,
-    end_status_string,
-    merge,
-    normalise_number,
+from service.domain.call_merge import merge
+from service.domain.call_parsing import (
     parse_cdr_push,
     parse_im_cdr,
     parse_imcdr_push,
@@ -30,10 +20,18 @@ from service.domain.call_records import (
     parse_recording_push,
     parse_tel_cdr,
     parse_video_cdr_push,
-    protect_record,
-    protect_recording,
 )
+from service.domain.call_record_pii import protect_record, protect_recording
+from service.domain.call_records import (
+    CallLeg,
+    CallRecord,
+    CallRecordError,
+    RecordingRef,
+    SatisfactionKey,
+)
+from service.domain.end_status import CHAT_END_STATUS, PHONE_END_STATUS, end_status_code, end_status_string
 from service.domain.instants import ms_from_s, s_ceil, s_floor
+from service.domain.numbers import normalise_number
 from service.domain.pii import PiiPolicy
 
 APP = 1400000000
