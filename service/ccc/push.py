@@ -154,8 +154,8 @@ def _one(what: str, values: Sequence[str], limit: int) -> str | None:
     if len(values) > 1:
         raise PushRefused(400, f"{what} is given {len(values)} times")
     # An empty UUID is no UUID: storing "" would make every such push a repeat of the first.
-    value = values[0].strip() if values else ""
-    if not value:
+    value = values[0] if values else ""
+    if not value.strip():
         return None
     if len(value) > limit or not value.isprintable():
         raise PushRefused(400, f"{what} must be at most {limit} printable characters")

@@ -192,6 +192,49 @@ EVENT_RESULTS = object_schema(
     }
 )
 
+# The CCC receiver's own shapes (service/http/ccc.py): CCC reads ErrCode/ErrMsg, OAuth2 clients RFC 6749's.
+CCC_PUSH_BODY = {
+    "type": "object",
+    "required": ["SdkAppId"],
+    "properties": {"SdkAppId": {"type": "integer", "minimum": 1}},
+    "additionalProperties": True,
+    "description": "One CCC record (a CDR, a recording, ...), stored verbatim; docs/ccc.md",
+}
+CCC_ANSWER = object_schema(
+    {
+        "ErrCode": {"type": "integer", "description": "0: stored (or already stored); else the HTTP status"},
+        "ErrMsg": {"type": "string"},
+    }
+)
+CCC_TOKEN_REQUEST = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "client_id": {"type": "string"},
+        "client_secret": {"type": "string"},
+        "scope": {"type": "string"},
+    },
+}
+CCC_TOKEN = object_schema(
+    {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "enum": ["Bearer"]},
+        "expires_in": {"type": "integer"},
+    }
+)
+OAUTH_ERRORS = (
+    "invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable", "server_error",
+)  # fmt: skip
+OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {"type": "string", "enum": list(OAUTH_ERRORS)},
+        "error_description": {"type": "string"},
+    },
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": ERROR,
     "Session": SESSION,
@@ -311,4 +354,9 @@ SCHEMAS: dict[str, Schema] = {
     },
     "EventBatch": EVENT_BATCH,
     "EventResults": EVENT_RESULTS,
+    "CccPushBody": CCC_PUSH_BODY,
+    "CccAnswer": CCC_ANSWER,
+    "CccTokenRequest": CCC_TOKEN_REQUEST,
+    "CccToken": CCC_TOKEN,
+    "OAuthError": OAUTH_ERROR,
 }

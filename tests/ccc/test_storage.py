@@ -1,0 +1,86 @@
+"""The raw log and the token table at the storage level, on both databases: a racing duplicate push waits for
+the first and stores nothing; tokens are bounded per app."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import Engine, func, select
+
+from service.ccc.apps import add_app, now_ms
+from service.ccc.raw_log import RawRecordRow, raw_records, store_record
+from service.ccc.tokens import MAX_LIVE_TOKENS_PER_APP, app_of_token, issue_token
+from service.config import Settings
+from service.storage.engine import make_engine
+from service.storage.schema import ccc_tokens
+
+
+def row(push_uuid: str | None) -> RawRecordRow:
+    return {
+        "sdk_app_id": 1400000001,
+        "source": "push",
+        "action": "cdr",
+        "version": "1",
+        "push_uuid": push_uuid,
+        "received_at": now_ms(),
+        "body": '{"SdkAppId": 1400000001}',
+    }
+
+
+def test_a_duplicate_racing_an_uncommitted_first_waits_and_stores_nothing(
+    settings: Settings, engine: Engine
+) -> None:
+    writers = make_engine(settings, "write")
+    outcome: dict[str, bool] = {}
+
+    def second() -> None:
+        with writers.begin() as conn:
+            outcome["second"] = store_record(conn, row("race"))
+
+    try:
+        with writers.connect() as first:
+            transaction = first.begin()
+            assert store_record(first, row("race"))
+            racer = threading.Thread(target=second)
+            racer.start()
+            time.sleep(0.5)
+            # PostgreSQL makes it wait on the unique index, SQLite on the write lock: the first is undecided.
+            assert racer.is_alive()
+            transaction.commit()
+        racer.join(20)
+        assert outcome == {"second": False}
+    finally:
+        writers.dispose()
+    with engine.connect() as conn:
+        assert [r.push_uuid for r in raw_records(conn)] == ["race"]
+
+
+def test_a_rolled_back_first_leaves_the_record_to_the_retry(settings: Settings, engine: Engine) -> None:
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        assert store_record(conn, row("p"))
+        transaction.rollback()
+    with engine.begin() as conn:
+        assert store_record(conn, row("p"))
+        assert not store_record(conn, row("p"))
+        assert store_record(conn, row(None))
+        assert store_record(conn, row(None))
+    with engine.connect() as conn:
+        assert len(raw_records(conn)) == 3
+
+
+def test_issuing_drops_expired_tokens_and_the_oldest_past_the_cap(engine: Engine) -> None:
+    app = add_app(engine, 1400000002, "oauth2").app
+    now = now_ms()
+    with engine.begin() as conn:
+        expired = issue_token(conn, app.id, now - 10 * 3600 * 1000).access_token
+        first = issue_token(conn, app.id, now).access_token
+        assert app_of_token(conn, expired, now) is None
+        assert app_of_token(conn, first, now) is not None
+        for _ in range(MAX_LIVE_TOKENS_PER_APP):
+            last = issue_token(conn, app.id, now).access_token
+        count = conn.execute(select(func.count()).select_from(ccc_tokens)).scalar_one()
+        assert count == MAX_LIVE_TOKENS_PER_APP
+        assert app_of_token(conn, first, now) is None
+        assert app_of_token(conn, last, now) is not None
