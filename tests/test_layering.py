@@ -35,7 +35,13 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     ),
     # CCC call records: apps, credentials, the raw log. The CLI and the HTTP-facing endpoints
     # (service/http/ccc.py) use it; it uses only what is below it, never HTTP.
-    "service.ccc": ("service.config", "service.domain", "service.storage", "service.telemetry"),
+    "service.ccc": (
+        "service.config",
+        "service.domain",
+        "service.storage",
+        "service.telemetry",
+        "service.ingest.protocol",
+    ),
 }
 THIRD_PARTY_BANNED = {"service.domain": ("sqlalchemy", "starlette", "asyncpg", "psycopg", "uvicorn")}
 

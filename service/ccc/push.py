@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from service.ccc.apps import MAX_SDK_APP_ID, AppRef, authenticate_client
 from service.ccc.tokens import app_of_token
+from service.ingest.protocol import MAX_JSON_DEPTH, json_depth_exceeds
 
 KNOWN_ACTIONS = ("cdr", "record", "imcdr", "voicemail", "videoCdr")
 # Bounds of the raw log's columns; CCC's own values are a few characters (a UUID for the push id).
@@ -103,6 +104,10 @@ def parse_body(body: bytes) -> PushBody:
     """The body checked as a JSON object naming its app in ``SdkAppId``; refused with 400 otherwise."""
     if not body.strip():
         raise PushRefused(400, "the body is empty: expected a JSON object")
+    # The events' limit, for the same reason: a stored body nested deeper than the serialiser writes would
+    # break every later read that embeds it (docs/security.md). CCC's records nest a few levels.
+    if json_depth_exceeds(body):
+        raise PushRefused(400, f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
     try:
         text = body.decode("utf-8")
         document = orjson.loads(body)

@@ -44,6 +44,7 @@ def test_a_body_is_a_json_object_with_a_positive_integer_sdk_app_id() -> None:
     bad_bodies = [
         b"", b"  ", b"null", b"1", b"true", b'"x"', b"[]", b"{}", b'{"SdkAppId": 1.5}', b'{"SdkAppId": 0}',
         b'{"SdkAppId": 9223372036854775808}', b'{"SdkAppId": "\\u0661"}',
+        b'{"SdkAppId": 1, "x": ' + b"[" * 40 + b"]" * 40 + b"}",
     ]  # fmt: skip
     for bad in bad_bodies:
         with pytest.raises(PushRefused) as refused:

@@ -169,6 +169,7 @@ async def test_bad_bodies_are_refused_and_nothing_is_stored(
         (b'{"SdkAppId": true}', 400, "SdkAppId"),
         (b'{"SdkAppId": -1}', 400, "SdkAppId"),
         (b'{"SdkAppId": 1400000001, "x": "\xff"}', 400, "UTF-8"),
+        (b'{"SdkAppId": 1400000001, "x": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "levels deep"),
         (b'{"SdkAppId": 1400000001, "pad": "' + b"x" * 70_000 + b'"}', 413, "limit"),
     ]
     for content, status, words in cases:
