@@ -126,6 +126,10 @@ async def push(request: Request) -> Response:
     try:
         return await _push(request, app_state(request))
     except PushRefused as exc:
+        if exc.status != 429:
+            # CCC retries three times and then drops the record: a refusal that will repeat (a wrong
+            # credential, a body it cannot fix) must be visible to the operator. The message holds no secret.
+            log.warning("CCC push refused with %d: %s", exc.status, exc.message)
         return _ccc_answer(exc.status, exc.message, exc.headers)
     except _TooLarge:
         limit = app_state(request).settings.max_body_bytes
