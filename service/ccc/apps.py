@@ -190,17 +190,20 @@ def rotate_secret(engine: Engine, sdk_app_id: int) -> Credentials:
     return Credentials(app, secret)
 
 
-def authenticate_client(conn: Connection, auth: Auth, client_id: str, secret: str) -> AppRef | None:
+def authenticate_client(
+    conn: Connection, auth: Auth, client_id: str, secret: str, *, for_update: bool = False
+) -> AppRef | None:
     """The app of ``auth`` mode that this user name (or client id) and secret prove, or None. The
     comparison is constant-time, and an unknown id takes the time of a wrong secret. An id not shaped like
-    the ones this module makes is refused without a query (nor can its bytes upset the database)."""
+    the ones this module makes is refused without a query (nor can its bytes upset the database).
+    ``for_update``: lock the app's row until the transaction ends (PostgreSQL; SQLite's write transactions
+    hold the whole database), so that no rotation or removal slips in before what the caller does next."""
     if _CLIENT_ID_RE.fullmatch(client_id) is None:
         return None
-    row = conn.execute(
-        select(ccc_apps.c.id, ccc_apps.c.sdk_app_id, ccc_apps.c.auth, ccc_apps.c.secret_hash).where(
-            ccc_apps.c.client_id == client_id
-        )
-    ).first()
+    query = select(ccc_apps.c.id, ccc_apps.c.sdk_app_id, ccc_apps.c.auth, ccc_apps.c.secret_hash).where(
+        ccc_apps.c.client_id == client_id
+    )
+    row = conn.execute(query.with_for_update() if for_update else query).first()
     matches = secret_matches(secret, row.secret_hash if row is not None else _NO_SUCH_HASH)
     if row is None or not matches or row.auth != auth:
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
-from service.ccc.apps import AppRef
+from service.ccc.apps import AppRef, authenticate_client
 from service.domain.keys import hash_secret
 from service.storage.schema import ccc_apps, ccc_tokens
 
@@ -64,6 +64,17 @@ def issue_token(
         )
     )
     return IssuedToken(token, lifetime_s)
+
+
+def issue_token_for_client(
+    conn: Connection, client_id: str, client_secret: str, now_ms: int
+) -> IssuedToken | None:
+    """A new token for the ``oauth2`` app these client credentials prove, or None. The app's row is locked
+    while the token is written: a rotation (or removal) either commits first, and the old secret gets no
+    token, or waits, and then deletes this token with the others. A check on another connection before the
+    write would leave a gap in which a token issued for the old secret outlived the rotation."""
+    app = authenticate_client(conn, "oauth2", client_id, client_secret, for_update=True)
+    return None if app is None else issue_token(conn, app.id, now_ms)
 
 
 def app_of_token(conn: Connection, token: str, now_ms: int) -> AppRef | None:

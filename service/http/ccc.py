@@ -42,7 +42,7 @@ from service.ccc.push import (
     push_meta,
 )
 from service.ccc.raw_log import RawRecordRow, store_record
-from service.ccc.tokens import issue_token
+from service.ccc.tokens import issue_token_for_client
 from service.http.responses import JSONResponse
 from service.http.state import AppState, app_state
 from service.storage.failures import classify_failure
@@ -252,14 +252,18 @@ async def _token(request: Request, state: AppState) -> Response:
     body = await _read_body(request, state.settings.max_body_bytes)
     headers = request.headers
     asked = parse_token_request(headers.get("authorization"), headers.get("content-type"), body)
-    app = await _read(
-        state.read_engine,
-        lambda conn: authenticate_client(conn, "oauth2", asked.client_id, asked.client_secret),
-    )
-    if app is None:
+    client_id, secret = asked.client_id, asked.client_secret
+    # Checked on the read engine first, so that wrong credentials never take a write transaction (on SQLite
+    # the database's write lock); checked again, locked, where the token is written (tokens.py says why).
+    app = await _read(state.read_engine, lambda conn: authenticate_client(conn, "oauth2", client_id, secret))
+    at_ms = now_ms()
+    issued = None
+    if app is not None:
+        issued = await _commit(
+            state.ccc_engine, lambda conn: issue_token_for_client(conn, client_id, secret, at_ms)
+        )
+    if issued is None:
         raise OAuthError("invalid_client", "unknown client id or wrong client secret")
-    app_id, at_ms = app.id, now_ms()
-    issued = await _commit(state.ccc_engine, lambda conn: issue_token(conn, app_id, at_ms))
     return JSONResponse(
         {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in},
         # RFC 6749 §5.1: a token answer must not be cached.

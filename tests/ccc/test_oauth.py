@@ -204,7 +204,7 @@ async def test_the_token_endpoints_database_failure_is_503(
     def locked(*_args: Any) -> None:
         raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
 
-    monkeypatch.setattr("service.http.ccc.issue_token", locked)
+    monkeypatch.setattr("service.http.ccc.issue_token_for_client", locked)
     answer = await token_request(api, GRANT, client_basic(*ids(client)))
     assert_oauth_error(answer, 503, "temporarily_unavailable")
     assert answer.headers["retry-after"] == "5"
