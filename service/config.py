@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -65,6 +66,26 @@ def _parse_rate_limit(raw: str) -> str:
             f"expected a rate like 100/second or 1000/minute;50/second, or off; got {raw!r}"
         ) from None
     return value
+
+
+def _parse_public_url(raw: str) -> str:
+    """An http(s) base URL without query, fragment or user, and without its trailing slash, so that paths
+    can be appended to it (a path prefix is kept: a proxy may serve the service under one)."""
+    value = raw.strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"must not contain spaces or control characters, got {raw!r}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"expected an http(s) URL like https://events.example.com, got {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL like https://events.example.com, got {raw!r}")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"must have no query or fragment, got {raw!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def _parse_text(raw: str) -> str:
@@ -211,6 +232,21 @@ class Settings:
         "2000/second",
         _parse_rate_limit,
         "`POST /v1/events` requests allowed per site key, same syntax, or `off`. Counted per worker process.",
+    )
+    ccc_push_rate: str = setting(
+        "200/second",
+        _parse_rate_limit,
+        "CCC Data Push requests (`POST /v1/ccc/push`) allowed per CCC app (SdkAppId), same syntax, or "
+        "`off`; counted once the request's credentials have named the app, so nobody else spends an "
+        "app's budget. Past it: 429 with `Retry-After`, and CCC pushes again. Counted per worker process. "
+        "A contact center pushes about two records per call, so the default is generous.",
+    )
+    public_url: str = setting(
+        "",
+        _parse_public_url,
+        "The service's public base URL as CCC reaches it (`https://events.example.com`, a path prefix "
+        "allowed; no query). `calltrail ccc add` prints the push address and token URL from it; unset, "
+        "it prints only their paths. Nothing the service answers is built from it.",
     )
     forwarded_allow_ips: str = setting(
         "127.0.0.1",

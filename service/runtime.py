@@ -1,6 +1,6 @@
-"""What one worker process runs on, assembled from its settings: engines, the event writer and its
-projection, the site directory, rate limits, PII policy and session timeouts. The ASGI app holds it for the
-life of its lifespan; the CLI builds the parts it needs from the same functions."""
+"""What one worker process runs on, assembled from its settings: engines (the CCC receiver's included), the
+event writer and its projection, the site directory, rate limits, PII policy and session timeouts. The ASGI
+app holds it for the life of its lifespan; the CLI builds the parts it needs from the same functions."""
 
 from __future__ import annotations
 
@@ -74,6 +74,8 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
     sqlite = is_sqlite_url(settings.database_url)
     sys.setswitchinterval(SQLITE_GIL_SWITCH_INTERVAL_S if sqlite else POSTGRES_GIL_SWITCH_INTERVAL_S)
     read_engine = make_engine(settings, "read")
+    # Connects on the first push (an engine is lazy): a deployment without CCC apps holds no connection.
+    ccc_engine = make_engine(settings, "write")
     try:
         check_current(read_engine)
         writer = make_writer(settings, sqlite)
@@ -82,9 +84,14 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
             state = AppState(
                 settings=settings,
                 read_engine=read_engine,
+                ccc_engine=ccc_engine,
                 writer=writer,
                 sites=SiteDirectory(read_engine, settings.site_cache_s),
-                rate_limits=RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_site),
+                rate_limits=RateLimits(
+                    settings.rate_limit_per_ip,
+                    settings.rate_limit_per_site,
+                    per_ccc_app=settings.ccc_push_rate,
+                ),
                 pii=pii_policy(settings),
                 timeouts=session_timeouts(settings),
             )
@@ -95,5 +102,6 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
             # Commit whatever the last requests left queued.
             await writer.shutdown(WRITER_DRAIN_TIMEOUT_S)
     finally:
+        ccc_engine.dispose()
         read_engine.dispose()
         telemetry.forget_process(os.getpid())

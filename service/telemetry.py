@@ -91,7 +91,7 @@ REQUEST_TIMEOUTS = Counter(
 )
 RATE_LIMITED = Counter(
     "calltrail_rate_limited_total",
-    "Requests refused with 429, by the limit they hit: ip or site.",
+    "Requests refused with 429, by the limit they hit: ip, site or ccc_app.",
     ["limit"],
 )
 

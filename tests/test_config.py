@@ -76,3 +76,31 @@ def test_every_bad_value_is_named() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_public_url_is_an_http_base_without_query_or_trailing_slash() -> None:
+    def parsed(value: str) -> str:
+        return Settings.from_env({"CALLTRAIL_PUBLIC_URL": value}).public_url
+
+    assert Settings().public_url == ""
+    assert parsed("https://events.example.com/") == "https://events.example.com"
+    assert parsed(" http://10.0.0.5:8080/calltrail/ ") == "http://10.0.0.5:8080/calltrail"
+    for bad in (
+        "events.example.com",
+        "ftp://events.example.com",
+        "https://events.example.com/?a=1",
+        "https://events.example.com/#top",
+        "https://user:pw@events.example.com",
+        "https://events.example.com:port",
+        "https://",
+        "https://events example.com",
+    ):
+        with pytest.raises(ConfigError, match="CALLTRAIL_PUBLIC_URL"):
+            parsed(bad)
+
+
+def test_ccc_push_rate_takes_the_rate_syntax() -> None:
+    assert Settings().ccc_push_rate == "200/second"
+    assert Settings.from_env({"CALLTRAIL_CCC_PUSH_RATE": "off"}).ccc_push_rate == "off"
+    with pytest.raises(ConfigError, match="CALLTRAIL_CCC_PUSH_RATE"):
+        Settings.from_env({"CALLTRAIL_CCC_PUSH_RATE": "lots"})

@@ -36,6 +36,15 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "service.ingest.protocol",
         "service.formats",
     ),
+    # CCC call records: apps, credentials, the raw log. The CLI and the HTTP-facing endpoints
+    # (service/http/ccc.py) use it; it uses only what is below it, never HTTP.
+    "service.ccc": (
+        "service.config",
+        "service.domain",
+        "service.storage",
+        "service.telemetry",
+        "service.ingest.protocol",
+    ),
     # CCC's API through its SDK: pure logic below it, no storage (the caller stores the pages), no web server.
     # The adapter, the pacing and the pull import each other (pull -> pacing -> sdk) and the domain only.
     "service.ccc.sdk": ("service.domain",),
@@ -110,7 +119,7 @@ def test_nothing_below_http_imports_http() -> None:
     facing = http_facing()
     below = set(MODULES) - facing
     # The parts that must stay usable without a web server: the CLI, tools and tests run them directly.
-    for part in ("service.domain", "service.storage", "service.projection", "service.admin"):
+    for part in ("service.domain", "service.storage", "service.projection", "service.admin", "service.ccc"):
         assert all(m in below for m in MODULES if within(m, part)), part
     assert {"service.ingest.writer", "service.ingest.protocol", "service.reports.records"} <= below
     assert {"service.ingest.endpoint", "service.reports.sessions", "service.app"} <= facing
@@ -126,6 +135,7 @@ def test_nothing_below_http_imports_http() -> None:
                 "service.storage",
                 "service.projection",
                 "service.admin",
+                "service.ccc",
                 "service.config",
                 "service.telemetry",
                 "service.formats",
@@ -199,7 +209,8 @@ def test_there_is_no_import_circle() -> None:
 
 
 def test_packages_by_concern_exist_and_say_what_they_hold() -> None:
-    for package in ("ingest", "projection", "reports", "admin", "contract", "domain", "storage", "http"):
+    packages = ("ingest", "projection", "reports", "admin", "ccc", "contract", "domain", "storage", "http")
+    for package in packages:
         init = SERVICE / package / "__init__.py"
         assert init.exists(), package
         assert ast.get_docstring(ast.parse(init.read_text())), (

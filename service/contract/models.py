@@ -336,9 +336,51 @@ class EventResults(Model):
     results: list[EventResult]
 
 
+class CccPushBody(msgspec.Struct, kw_only=True):
+    """One CCC record (a CDR, a recording, ...), stored verbatim; docs/ccc.md. Its other fields are CCC's."""
+
+    SdkAppId: Annotated[int, Meta(ge=1)]
+
+
+class CccAnswer(Model):
+    """What the CCC push receiver answers: CCC reads ErrCode (0: stored, or stored before)."""
+
+    ErrCode: Annotated[int, Meta(description="0: stored (or already stored); else the HTTP status")]
+    ErrMsg: str
+
+
+class CccTokenRequest(msgspec.Struct, kw_only=True):
+    """An OAuth2 client-credentials token request (RFC 6749 §4.4), form-encoded or JSON."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+
+class CccToken(Model):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class OAuthError(Model):
+    """RFC 6749 §5.2's error answer, for the token endpoint."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "unsupported_grant_type",
+        "temporarily_unavailable",
+        "server_error",
+    ]
+    error_description: str
+
+
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     Error, Session, SessionDetail, SessionPage, Action, AuditPage, Figures, InboundReport, AgentRow,
-    AgentsReport, CardsReport, OutboundReport, Live, Quality, EventBatch, EventResults,
+    AgentsReport, CardsReport, OutboundReport, Live, Quality, EventBatch, EventResults, CccPushBody,
+    CccAnswer, CccTokenRequest, CccToken, OAuthError,
 )  # fmt: skip
 
 

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from service.ccc.console import PUSH_PATH, TOKEN_PATH
+from service.ccc.push import KNOWN_ACTIONS, MAX_ACTION_CHARS, MAX_PUSH_UUID_CHARS, MAX_VERSION_CHARS
 from service.contract.models import COMPONENTS
 from service.contract.queries import (
     AgentsQuery,
@@ -105,6 +107,81 @@ def _listing(name: str) -> Schema:
     }
 
 
+def _query_parameter(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _ccc(description: str) -> Schema:
+    return _json("CccAnswer", description)
+
+
+def _oauth_error(description: str) -> Schema:
+    return _json("OAuthError", description)
+
+
+def _ccc_paths() -> dict[str, Schema]:
+    """The CCC receiver (docs/ccc.md). Its answers are CCC's and OAuth2's shapes, not the service's Error."""
+    return {
+        PUSH_PATH: {
+            "post": {
+                "summary": "CCC Data Push: one call record, stored verbatim before the answer (docs/ccc.md)",
+                "security": [{"cccBasic": []}, {"cccOAuth2": []}, {}],
+                "parameters": [
+                    _query_parameter(
+                        "action",
+                        {"type": "string", "maxLength": MAX_ACTION_CHARS, "examples": list(KNOWN_ACTIONS)},
+                        "The data type, as CCC adds it; an unknown one is stored and acknowledged too.",
+                    ),
+                    _query_parameter(
+                        "version", {"type": "string", "maxLength": MAX_VERSION_CHARS}, "As CCC adds it."
+                    ),
+                    {
+                        "name": "X-TCCC-PUSH-UUID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": MAX_PUSH_UUID_CHARS},
+                        "description": "The push id: a repeat for one app is acknowledged, not stored again.",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("CccPushBody")}},
+                },
+                "responses": {
+                    "200": _ccc("Stored, or stored before (ErrCode 0)"),
+                    "400": _ccc("Not a JSON object, no SdkAppId, or a bad parameter"),
+                    "401": _ccc("No credential, or a wrong, expired or revoked one; unknown app"),
+                    "403": _ccc("The body's SdkAppId is not the credential's app"),
+                    "413": _ccc("Body too large"),
+                    "415": _ccc("A compressed body"),
+                    "429": _ccc("Over the app's rate limit; see Retry-After"),
+                    "503": _ccc("The database is unavailable; see Retry-After"),
+                },
+            }
+        },
+        TOKEN_PATH: {
+            "post": {
+                "summary": "OAuth2 client-credentials token for a CCC app's pushes (RFC 6749 §4.4)",
+                "security": [{"cccClient": []}, {}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": ref("CccTokenRequest")},
+                        "application/json": {"schema": ref("CccTokenRequest")},
+                    },
+                },
+                "responses": {
+                    "200": _json("CccToken", "An access token (Cache-Control: no-store)"),
+                    "400": _oauth_error("invalid_request or unsupported_grant_type (RFC 6749 §5.2)"),
+                    "401": _oauth_error("invalid_client: unknown client or wrong secret"),
+                    "413": _oauth_error("Body too large"),
+                    "503": _oauth_error("The database is unavailable; see Retry-After"),
+                },
+            }
+        },
+    }
+
+
 def _paths() -> dict[str, Schema]:
     return {
         "/v1/events": {
@@ -169,6 +246,7 @@ def _paths() -> dict[str, Schema]:
             "Sessions ringing and connected now", _parameters(Window, only=("site",)), _json("Live")
         ),
         "/v1/quality": _read("Data quality", _parameters(Window, NoQuery), _json("Quality")),
+        **_ccc_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {
             "get": {
@@ -246,7 +324,22 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": _component_schemas(),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "A read or admin key"}
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A read or admin key"},
+                "cccBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "A basic CCC app's user name and password (calltrail ccc add)",
+                },
+                "cccOAuth2": {
+                    "type": "oauth2",
+                    "description": "An oauth2 CCC app's bearer token",
+                    "flows": {"clientCredentials": {"tokenUrl": TOKEN_PATH, "scopes": {}}},
+                },
+                "cccClient": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "An oauth2 CCC app's client id and secret (or both in the body)",
+                },
             },
         },
     }

@@ -21,6 +21,9 @@ from service.ingest.writer import IngestWriter
 class AppState:
     settings: Settings
     read_engine: Engine
+    # Write-role engine of the CCC receiver (service/http/ccc.py): each push and each token is its own
+    # synchronous transaction, committed before the answer.
+    ccc_engine: Engine
     writer: IngestWriter
     sites: SiteDirectory
     rate_limits: RateLimits

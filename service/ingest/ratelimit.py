@@ -1,4 +1,5 @@
-"""Rate limits on ingestion, per client IP and per site key, built on the `limits` library.
+"""Rate limits on ingestion, per client IP and per site key, and on CCC pushes, per CCC app (SdkAppId); built
+on the `limits` library.
 
 The counters live in each worker's memory: with N workers a client may get up to N times the limit, which is
 the price of needing no shared store; the limits guard against floods, not for billing.
@@ -95,13 +96,22 @@ class WindowCounters(Storage):
 
 
 class RateLimits:
-    """The per-IP and per-site limits of one worker. Call it from the event loop's thread only."""
+    """The per-IP, per-site and per-CCC-app limits of one worker. Call it from the event loop's thread only.
+    The three share the counters; their keys never meet (the library prefixes each with its limit's name)."""
 
-    def __init__(self, per_ip: str, per_site: str, counters: WindowCounters | None = None) -> None:
+    def __init__(
+        self,
+        per_ip: str,
+        per_site: str,
+        counters: WindowCounters | None = None,
+        *,
+        per_ccc_app: str = "off",
+    ) -> None:
         self.counters = counters or WindowCounters()
         self._limiter = FixedWindowRateLimiter(self.counters)
         self._per_ip = _items(per_ip)
         self._per_site = _items(per_site)
+        self._per_ccc_app = _items(per_ccc_app)
 
     def check_ip(self, ip: str) -> None:
         self._check(self._per_ip, "ip", ip)
@@ -109,18 +119,30 @@ class RateLimits:
     def check_site(self, site_key: str) -> None:
         self._check(self._per_site, "site", site_key)
 
+    def ccc_app_wait(self, sdk_app_id: int) -> tuple[str, int] | None:
+        """Charge one push to its CCC app: None within the limit, else the limit passed and the seconds
+        until its window ends. It answers instead of raising: the push receiver answers in CCC's shape
+        (service/http/ccc.py), not in the service's error shape."""
+        return self._wait(self._per_ccc_app, "ccc_app", str(sdk_app_id))
+
     def _check(self, items: list[RateLimitItem], limit: str, identity: str) -> None:
+        wait = self._wait(items, limit, identity)
+        if wait is not None:
+            item, retry_after = wait
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many requests for this {limit} ({item}); retry after {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def _wait(self, items: list[RateLimitItem], limit: str, identity: str) -> tuple[str, int] | None:
         for item in items:
             if not self._limiter.hit(item, limit, identity):
                 reset_at = self._limiter.get_window_stats(item, limit, identity).reset_time
-                retry_after = max(1, math.ceil(reset_at - self.counters.clock()))
                 telemetry.RATE_LIMITED.labels(limit).inc()
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"too many requests for this {limit} ({item}); retry after {retry_after} s",
-                    headers={"Retry-After": str(retry_after)},
-                )
+                return str(item), max(1, math.ceil(reset_at - self.counters.clock()))
+        return None
 
 
 def _items(spec: str) -> list[RateLimitItem]:

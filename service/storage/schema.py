@@ -292,3 +292,68 @@ agent_rollup = Table(
     Column("peak_concurrent_chats", Integer, nullable=False),
     Index("ix_agent_rollup_span_start_ms", "span", "start_ms"),
 )
+
+
+# CCC apps (Tencent Cloud Contact Center instances, by their SdkAppId) that may push call records here
+# (service/ccc/). `client_id` is the basic-auth user name or the OAuth2 client id: it is not secret, and it
+# is what finds the app from a credential, so it is unique. Only SHA-256 of the secret is kept, as for API
+# keys. An app with `auth = 'none'` has neither. Times are ms since the epoch.
+ccc_apps = Table(
+    "ccc_apps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sdk_app_id", BigInteger, nullable=False, unique=True),
+    Column("auth", String(8), nullable=False),
+    Column("client_id", String(64), nullable=True, unique=True),
+    Column("secret_hash", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    CheckConstraint("auth IN ('basic', 'oauth2', 'none')", name="auth"),
+    CheckConstraint(
+        "(auth = 'none' AND client_id IS NULL AND secret_hash IS NULL) OR "
+        "(auth <> 'none' AND client_id IS NOT NULL AND secret_hash IS NOT NULL)",
+        name="credentials",
+    ),
+)
+
+# The sites an app's records belong to (the pop-up pages of the same contact center).
+ccc_app_sites = Table(
+    "ccc_app_sites",
+    metadata,
+    Column("app_id", Integer, ForeignKey("ccc_apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_ccc_app_sites_site_id", "site_id"),
+)
+
+# OAuth2 access tokens issued to apps (client-credentials grant), by SHA-256 of the token: the token is 256
+# random bits, so its digest can be looked up directly, and a copy of the table grants nothing.
+ccc_tokens = Table(
+    "ccc_tokens",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("app_id", Integer, ForeignKey("ccc_apps.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ccc_tokens_app_id", "app_id"),
+)
+
+# Every CCC record as received, verbatim: each Data Push request (`source = 'push'`) and, later, each record
+# pulled from the CCC API (`'pull'`). `action` and `version` are the push URL's query parameters as given
+# (an unknown action is kept too), `push_uuid` its X-TCCC-PUSH-UUID header: unique per app, so a retried
+# push is stored once; pulls have none (NULLs never conflict). No foreign key to `ccc_apps`: the log
+# outlives an app's registration. Credentials and the Authorization header are never stored.
+ccc_raw_records = Table(
+    "ccc_raw_records",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("sdk_app_id", BigInteger, nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("action", String(64), nullable=True),
+    Column("version", String(16), nullable=True),
+    Column("push_uuid", String(128), nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("sdk_app_id", "push_uuid"),
+    CheckConstraint("source IN ('push', 'pull')", name="source"),
+    Index("ix_ccc_raw_records_sdk_app_id_received_at", "sdk_app_id", "received_at"),
+)
