@@ -7,9 +7,8 @@ not know yet. It also reads an ``Error`` the SDK let through (the SDK looks for 
 Content-Type is exactly ``application/json``). ``AuthFailure*`` becomes a ``CccAuthError``, with the API's
 code and message and no secret. ``CccApi`` is what the pull needs of it (tests may give it a stand-in).
 
-The settings the integration will read: CALLTRAIL_CCC_SECRET_ID, CALLTRAIL_CCC_SECRET_KEY,
-CALLTRAIL_CCC_API_ENDPOINT (``ccc.tencentcloudapi.com``), CALLTRAIL_CCC_API_PROTOCOL (``https``; ``http``
-only for a loopback test server).
+What it is built from (secret id and key, endpoint host[:port], protocol) comes from the caller; the settings
+that will carry them are named in docs/call-records.md.
 """
 
 from __future__ import annotations

@@ -31,9 +31,13 @@ def parameter_facts(parameter: dict[str, Any]) -> dict[str, Any]:
     return {"in": parameter["in"], "required": parameter["required"], **facts}
 
 
+# Operations added since the hand-written description (CCC's push receiver and token endpoint, docs/ccc.md).
+ADDED = [("/v1/ccc/oauth/token", "post"), ("/v1/ccc/push", "post")]
+
+
 def test_the_same_operations_are_described() -> None:
     now = sorted((p, m) for p, item in NOW["paths"].items() for m in item if not p.startswith("/dashboard"))
-    assert now == OPERATIONS
+    assert now == sorted(OPERATIONS + ADDED)
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)
