@@ -100,6 +100,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from service import formats
 from service.domain.instants import iso, utc_datetime
+from service.domain.json_depth import MAX_JSON_DEPTH, json_depth_exceeds
 from service.ingest import protocol
 from service.ingest.protocol import (
     MAX_HASH_LENGTH,
@@ -118,7 +119,6 @@ from service.ingest.protocol import (
     RepeatedEvent,
     TooDeep,
     ValidEvent,
-    json_depth_exceeds,
     parse_body,
 )
 from service.reports.records import SESSION_FIELDS, STREAM_BATCH
@@ -127,7 +127,7 @@ MAX_EVENTS = 500  # CALLTRAIL_MAX_EVENTS_PER_BATCH's default
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TYPE_PATTERN = "^[A-Za-z0-9_.:-]+$"
 KNOWN_TYPES = ("hash", "message")
-TOO_DEEP = f"the body nests arrays and objects more than {protocol.MAX_JSON_DEPTH} levels deep"
+TOO_DEEP = f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
 
 # 1. The ingest envelope: msgspec
 

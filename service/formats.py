@@ -28,7 +28,8 @@ _PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ]{0,31}")
 
 
 class StoredJson:
-    """JSON text as stored, to be embedded in an answer verbatim (as ``msgspec.Raw``, by ``_embed``)."""
+    """JSON text as stored, embedded in an answer verbatim (``orjson.Fragment`` in ``dumps``, ``msgspec.Raw``
+    in ``ndjson_chunks``)."""
 
     __slots__ = ("text",)
 

@@ -43,7 +43,6 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "service.domain",
         "service.storage",
         "service.telemetry",
-        "service.ingest.protocol",
     ),
     # CCC's API through its SDK: pure logic below it, no storage (the caller stores the pages), no web server.
     # The adapter, the pacing and the pull import each other (pull -> pacing -> sdk) and the domain only.

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from service.ccc.apps import MAX_SDK_APP_ID, AppRef, authenticate_client
 from service.ccc.tokens import app_of_token
-from service.ingest.protocol import MAX_JSON_DEPTH, json_depth_exceeds
+from service.domain.json_depth import MAX_JSON_DEPTH, json_depth_exceeds
 
 KNOWN_ACTIONS = ("cdr", "record", "imcdr", "voicemail", "videoCdr")
 # Bounds of the raw log's columns; CCC's own values are a few characters (a UUID for the push id).

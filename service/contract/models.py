@@ -4,8 +4,9 @@ tables are checked against them (tests/contract/test_fields.py), and every recor
 its model with no field missing, extra or of another type (tests/contract/test_models.py).
 
 msgspec Structs, chosen by measurement (docs/design.md, "The contract's model library"). The reports build
-their answers as plain dicts in these fields' order and msgspec writes them (service/formats.py); a Struct
-per row would cost an allocation per row for nothing the tests do not already prove.
+their answers as plain dicts in these fields' order, which service/formats.py writes (orjson for an answer,
+msgspec for an export's rows); a Struct per row would cost an allocation per row for nothing the tests do not
+already prove.
 
 The ingest envelope and its per-event results are declared here for the description only: the endpoint
 keeps its own parser (ingest/protocol.py), which reports every envelope problem at once and rejects one

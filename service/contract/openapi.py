@@ -19,7 +19,6 @@ from service.contract.queries import (
     AuditQuery,
     CardsQuery,
     InboundQuery,
-    NoQuery,
     OutboundQuery,
     Query,
     SessionsQuery,
@@ -55,10 +54,7 @@ def _parameters(*queries: type[Query], only: tuple[str, ...] | None = None) -> l
             schema = _without_null(schema)
             if schema.get("default", "") is None:
                 del schema["default"]
-            description = schema.pop("description", "")
-            described.append(
-                {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-            )
+            described.append(_query_parameter(name, schema, schema.pop("description", "")))
     return described
 
 
@@ -245,7 +241,7 @@ def _paths() -> dict[str, Schema]:
         "/v1/live": _read(
             "Sessions ringing and connected now", _parameters(Window, only=("site",)), _json("Live")
         ),
-        "/v1/quality": _read("Data quality", _parameters(Window, NoQuery), _json("Quality")),
+        "/v1/quality": _read("Data quality", _parameters(Window), _json("Quality")),
         **_ccc_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {

@@ -128,10 +128,6 @@ class OutboundQuery(Query):
     )
 
 
-class NoQuery(Query):
-    """An endpoint with nothing beyond its window."""
-
-
 # The schema of a parameter that is not JSON: a zone is its IANA name, a cursor the text a page returned.
 def parameter_schema_hook(kind: type) -> dict[str, Any]:
     if kind is ZoneInfo:

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from service.domain.json_depth import MAX_JSON_DEPTH, json_depth_exceeds
+
 PROTOCOL_VERSION = 1
 
 # Integer milliseconds since the epoch from 2000-01-01 up to 2100-01-01: anything else is not a timestamp.
@@ -26,10 +28,6 @@ MAX_URL_LENGTH = 2048
 MAX_HASH_LENGTH = 8192
 MAX_TYPE_LENGTH = 64
 MAX_SITE_KEY_LENGTH = 64
-# The deepest nesting of arrays and objects a body may have, the envelope's own three levels included (body,
-# events, event). orjson writes at most 255 levels and the read paths wrap stored events in a few more, so a
-# limit far below that keeps every stored event readable, whatever the answer it is embedded in.
-MAX_JSON_DEPTH = 32
 MAX_EVENT_DEPTH = MAX_JSON_DEPTH - 2  # an event's own levels: the body and its events array hold it
 
 # Both cases spelled out: re.IGNORECASE made this match 3.6 times slower (800 ns against 220 ns a UUID).
@@ -43,9 +41,6 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # than the regular expression \d{19} (which retries at every digit).
 _DIGIT_MAP = bytes(0x31 if 0x30 <= byte <= 0x39 else 0x30 for byte in range(256))
 _LONG_DIGITS = b"1" * 19
-# The depth of a body without parsing it: all but quotes and brackets deleted, braces made brackets.
-_FOLD_BRACES = bytes.maketrans(b"{}", b"[]")
-_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
 
 
 @dataclass(frozen=True)
@@ -114,28 +109,6 @@ class Envelope:
 
 
 EventTransform = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether the JSON text nests arrays and objects more than ``limit`` levels deep, found without parsing
-    it (a parser would recurse through all of them first), in a few passes at C speed.
-
-    Exact for valid JSON; what it says of invalid JSON does not matter, since a parser rejects that anyway.
-    Escaped backslashes go first, then escaped quotes, so every quote left opens or closes a string; what lies
-    between a pair is string content, whose brackets do not nest. Each pass then removes the innermost level.
-    """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    if b"\\" in body:
-        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = body.translate(_FOLD_BRACES, _NOT_STRUCTURE).replace(b'""', b"")
-    if b'"' in structure:
-        structure = b"".join(structure.split(b'"')[::2])
-    for _ in range(limit):
-        if not structure:
-            return False
-        structure = structure.replace(b"[]", b"")
-    return bool(structure)
 
 
 def stored_event_problem(raw: str) -> str | None:

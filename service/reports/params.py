@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,9 +17,6 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from service.contract.queries import (
-    DEFAULT_PAGE_SIZE,
-    DEFAULT_REPORT_DAYS,
-    MAX_PAGE_SIZE,
     MAX_RANGE_DAYS,
     Cursor,
     CursorPart,
@@ -34,7 +33,6 @@ DAY_MS = 86_400_000
 EARLIEST_MS = parse_iso("2000-01-01")
 LATEST_MS = parse_iso("2101-01-01")
 MAX_BUCKETS = 10_000
-__all__ = ["DEFAULT_PAGE_SIZE", "DEFAULT_REPORT_DAYS", "MAX_PAGE_SIZE", "MAX_RANGE_DAYS", "Params"]
 
 
 class Params:
@@ -112,27 +110,7 @@ class Params:
 
     def read(self, model: type[Q]) -> Q:
         """Every parameter of ``model``, in its field order, each read as its declared type says."""
-        hints = get_type_hints(model, include_extras=True)
-        values: dict[str, Any] = {}
-        for field in msgspec.structs.fields(model):
-            default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
-            values[field.name] = self._declared(field.encode_name, hints[field.name], default)
-        return model(**values)
-
-    def _declared(self, name: str, hint: Any, default: Any) -> Any:
-        kind, meta = _declared_type(hint)
-        if get_origin(kind) is Literal:
-            return self.choice(name, get_args(kind), default)
-        if kind is str:
-            return self.text(name, meta.get("max_length", 320))
-        if kind is int:
-            return self.integer(name, default, meta["ge"], meta["le"])
-        if kind is ZoneInfo:
-            return self.zone(name)
-        if isinstance(kind, type) and issubclass(kind, Cursor):
-            found = self.cursor(kind.parts, name)
-            return None if found is None else kind(found)
-        raise TypeError(f"{name}: no reader for {kind!r}")
+        return model(**{field.name: field.read(self) for field in _declared_fields(model)})
 
     def done(self) -> None:
         if self.problems:
@@ -177,6 +155,46 @@ def _decode_cursor(raw: str) -> list[Any]:
     if not isinstance(decoded, list):
         raise ValueError(raw)
     return decoded
+
+
+@dataclass(frozen=True)
+class _DeclaredField:
+    """How one field of a query model is read: worked out once per model, not per request."""
+
+    name: str
+    parameter: str
+    kind: Any
+    meta: dict[str, Any]
+    default: Any
+    default_factory: Callable[[], Any] | None
+
+    def read(self, params: Params) -> Any:
+        kind, name = self.kind, self.parameter
+        default = self.default_factory() if self.default_factory is not None else self.default
+        if get_origin(kind) is Literal:
+            return params.choice(name, get_args(kind), default)
+        if kind is str:
+            return params.text(name, self.meta.get("max_length", 320))
+        if kind is int:
+            return params.integer(name, default, self.meta["ge"], self.meta["le"])
+        if kind is ZoneInfo:
+            return params.zone(name)
+        found = params.cursor(kind.parts, name)
+        return None if found is None else kind(found)
+
+
+@functools.cache
+def _declared_fields(model: type[Query]) -> tuple[_DeclaredField, ...]:
+    hints = get_type_hints(model, include_extras=True)
+    declared = []
+    for field in msgspec.structs.fields(model):
+        kind, meta = _declared_type(hints[field.name])
+        readable = get_origin(kind) is Literal or kind in (str, int, ZoneInfo)
+        if not readable and not (isinstance(kind, type) and issubclass(kind, Cursor)):
+            raise TypeError(f"{model.__name__}.{field.name}: no reader for {kind!r}")
+        factory = None if field.default_factory is msgspec.NODEFAULT else field.default_factory
+        declared.append(_DeclaredField(field.name, field.encode_name, kind, meta, field.default, factory))
+    return tuple(declared)
 
 
 def _declared_type(hint: Any) -> tuple[Any, dict[str, Any]]:

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from service.admin.registry import authenticate_key, site_id_of
+from service.contract.queries import DEFAULT_REPORT_DAYS
 from service.formats import Format, chunks
 from service.http.errors import ApiError
 from service.http.state import AppState, app_state
 from service.reports.freshness import wait_for_projection
-from service.reports.params import DEFAULT_REPORT_DAYS, Params, encode_cursor, time_range
+from service.reports.params import Params, encode_cursor, time_range
 from service.reports.records import PHONE_FIELDS
 
 T = TypeVar("T")

@@ -25,8 +25,8 @@ from sqlalchemy import Engine, select
 from service.admin.registry import Site, create_key
 from service.cli import cli
 from service.config import Settings
+from service.domain.json_depth import MAX_JSON_DEPTH, json_depth_exceeds
 from service.formats import csv_cell
-from service.ingest.protocol import MAX_JSON_DEPTH, json_depth_exceeds
 from service.logs import AccessLogRedaction, redact_query
 from service.storage.engine import create_private_sqlite_file
 from service.storage.schema import events, projection_failures, quarantined_events
