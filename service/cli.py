@@ -22,6 +22,7 @@ from service.admin import quarantine, registry, retention
 from service.ccc import apps as ccc_apps
 from service.ccc.console import console_lines, console_settings
 from service.config import ConfigError, Settings
+from service.domain import instants
 from service.domain.instants import iso, iso_offset, parse_iso
 from service.formats import FORMATS, Format, chunks
 from service.http.deadlines import DeadlineProtocol
@@ -70,7 +71,7 @@ def _engine(settings: Settings | None = None, role: Role = "read") -> Iterator[E
     engine = make_engine(settings, role)
     try:
         yield engine
-    except (registry.RegistryError, ccc_apps.CccError) as exc:
+    except (registry.RegistryError, ccc_apps.CccAppError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()
@@ -438,7 +439,7 @@ def export(kind: str, fmt: Format, start: str | None, end: str | None, site: str
     with _engine(settings) as engine, engine.connect() as conn:
         found: Iterator[dict[str, Any]]
         if kind == "sessions":
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = instants.now_ms()
             timeouts = session_timeouts(settings)
             found = records.session_records(
                 conn, timeouts=timeouts, now_ms=now_ms, site=site, start_ms=start_ms, end_ms=end_ms
@@ -461,7 +462,7 @@ def purge(older_than: str) -> None:
     if match is None:
         raise click.BadParameter("use a number and h, d or w, like 90d", param_hint="--older-than")
     hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
-    cutoff_ms = time.time_ns() // 1_000_000 - hours * 3_600_000
+    cutoff_ms = instants.now_ms() - hours * 3_600_000
     settings = _settings()
     with _engine(settings, "write") as engine:
         removed = retention.purge(engine, cutoff_ms, session_timeouts(settings))

@@ -135,8 +135,8 @@ class Settings:
     max_body_bytes: int = setting(
         64 * 1024,
         _parse_int(1024, 16 * 1024 * 1024),
-        "Largest `POST /v1/events` body; larger ones get 413. 64 KiB is the browsers' "
-        "keepalive/beacon budget.",
+        "Largest body of `POST /v1/events`, `POST /v1/ccc/push` and the CCC token endpoint; larger ones "
+        "get 413. 64 KiB is the browsers' keepalive/beacon budget.",
     )
     max_events_per_batch: int = setting(
         500,
@@ -236,7 +236,8 @@ class Settings:
     ccc_push_rate: str = setting(
         "200/second",
         _parse_rate_limit,
-        "CCC Data Push requests (`POST /v1/ccc/push`) allowed per CCC app (SdkAppId), same syntax, or "
+        "CCC Data Push requests (`POST /v1/ccc/push`, and its app's token requests) allowed per CCC app "
+        "(SdkAppId), same syntax, or "
         "`off`; counted once the request's credentials have named the app, so nobody else spends an "
         "app's budget. Past it: 429 with `Retry-After`, and CCC pushes again. Counted per worker process. "
         "A contact center pushes about two records per call, so the default is generous.",

@@ -13,7 +13,6 @@ import html
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.admin import registry
 from service.app import create_app
 from service.config import Settings
+from service.domain import instants
 from service.http.responses import JSONResponse
 from service.logs import logging_config
 from service.reports import records
@@ -142,7 +142,7 @@ def pages_app(demo: Demo, engine: Engine, settings: Settings) -> Starlette:
 
     def feed(_request: Request) -> Response:
         """What CallTrail stored, newest first: the workstation page polls it."""
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = instants.now_ms()
         with engine.connect() as conn:
             events = _last(records.event_records(conn), FEED_EVENTS)
             sessions = _last(records.session_records(conn, timeouts=timeouts, now_ms=now_ms), FEED_SESSIONS)

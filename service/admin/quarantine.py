@@ -8,13 +8,12 @@ and no report includes them any more.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from service.domain.instants import iso
+from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.ingest.protocol import stored_event_problem
 from service.projection.rebuild import rebuild
@@ -63,7 +62,7 @@ def quarantine(engine: Engine, timeouts: Timeouts, *, dry_run: bool = False) -> 
     if dry_run or not found:
         return found
     reasons = {suspect.id: suspect.reason for suspect in found}
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     with engine.begin() as conn:
         ids = sorted(reasons)
         for start in range(0, len(ids), MOVE_CHUNK):

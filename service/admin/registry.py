@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from service.domain.instants import now_ms
 from service.domain.keys import SCOPES, Scope, new_secret_key, new_site_key, secret_matches, split_secret_key
 from service.storage.schema import api_keys, site_origins, sites
 
@@ -75,10 +76,6 @@ def normalize_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def _now() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def add_site(engine: Engine, name: str, origins: Iterable[str]) -> Site:
     name = name.strip()
     if not name:
@@ -86,7 +83,7 @@ def add_site(engine: Engine, name: str, origins: Iterable[str]) -> Site:
     clean = sorted({normalize_origin(o) for o in origins})
     if not clean:
         raise RegistryError("a site needs at least one origin (--origin https://crm.example.com)")
-    created_at = _now()
+    created_at = now_ms()
     site_key = new_site_key()
     try:
         with engine.begin() as conn:
@@ -115,7 +112,7 @@ def create_key(engine: Engine, scope: str, name: str | None = None) -> CreatedKe
     if scope not in SCOPES:
         raise RegistryError(f"scope must be one of {', '.join(SCOPES)}")
     new = new_secret_key()
-    created_at = _now()
+    created_at = now_ms()
     with engine.begin() as conn:
         key_pk = conn.execute(
             insert(api_keys)
@@ -138,7 +135,7 @@ def revoke_key(engine: Engine, key_id: str) -> ApiKey:
         row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         if row is None:
             raise RegistryError(f"no key with id {key_id!r} (see `calltrail keys list`)")
-        revoked_at = row.revoked_at if row.revoked_at is not None else _now()
+        revoked_at = row.revoked_at if row.revoked_at is not None else now_ms()
         conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=revoked_at))
     return ApiKey(row.id, row.key_id, row.scope, row.name, row.created_at, revoked_at)
 

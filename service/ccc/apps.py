@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from service.domain.instants import now_ms
 from service.domain.keys import hash_secret, secret_matches
 from service.storage.schema import ccc_app_sites, ccc_apps, ccc_tokens, sites
 
@@ -33,7 +33,7 @@ MAX_SDK_APP_ID = 2**63 - 1
 _NO_SUCH_HASH = hash_secret(secrets.token_urlsafe(32))
 
 
-class CccError(ValueError):
+class CccAppError(ValueError):
     """An app operation that cannot be done as asked; the message says why."""
 
 
@@ -61,22 +61,18 @@ class Credentials:
     """An app with its secret in the clear: what the operator types into the console, shown only once."""
 
     app: CccApp
-    secret: str | None
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    secret: str | None = field(repr=False)  # never in a log line or a traceback's locals
 
 
 def check_sdk_app_id(sdk_app_id: int) -> int:
     if not 0 < sdk_app_id <= MAX_SDK_APP_ID:
-        raise CccError(f"{sdk_app_id} is not an SdkAppId: expected a positive integer like 1400000000")
+        raise CccAppError(f"{sdk_app_id} is not an SdkAppId: expected a positive integer like 1400000000")
     return sdk_app_id
 
 
 def _check_auth(auth: str) -> Auth:
     if auth not in AUTH_MODES:
-        raise CccError(f"auth must be one of {', '.join(AUTH_MODES)}")
+        raise CccAppError(f"auth must be one of {', '.join(AUTH_MODES)}")
     return auth
 
 
@@ -96,7 +92,7 @@ def _site_ids(conn: Connection, names: Iterable[str]) -> list[int]:
     found = {name: site_id for name, site_id in rows}
     missing = [name for name in wanted if name not in found]
     if missing:
-        raise CccError(f"no site named {', '.join(map(repr, missing))} (see `calltrail sites list`)")
+        raise CccAppError(f"no site named {', '.join(map(repr, missing))} (see `calltrail sites list`)")
     return [found[name] for name in wanted]
 
 
@@ -124,7 +120,7 @@ def add_app(engine: Engine, sdk_app_id: int, auth: str, site_names: Iterable[str
                 conn.execute(insert(ccc_app_sites), [{"app_id": app_id, "site_id": s} for s in site_ids])
             names = _sites_of(conn, app_id)
     except IntegrityError:
-        raise CccError(
+        raise CccAppError(
             f"the CCC app {sdk_app_id} is already registered (`calltrail ccc rotate {sdk_app_id}` gives it a "
             "new secret; `calltrail ccc remove` unregisters it)"
         ) from None
@@ -171,7 +167,7 @@ def remove_app(engine: Engine, sdk_app_id: int) -> None:
     """Unregister an app: its credentials and tokens stop working at once. Its raw records stay."""
     with engine.begin() as conn:
         if conn.execute(delete(ccc_apps).where(ccc_apps.c.sdk_app_id == sdk_app_id)).rowcount == 0:
-            raise CccError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
+            raise CccAppError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
 
 
 def rotate_secret(engine: Engine, sdk_app_id: int) -> Credentials:
@@ -180,9 +176,9 @@ def rotate_secret(engine: Engine, sdk_app_id: int) -> Credentials:
     with engine.begin() as conn:
         row = conn.execute(select(ccc_apps).where(ccc_apps.c.sdk_app_id == sdk_app_id)).first()
         if row is None:
-            raise CccError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
+            raise CccAppError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
         if row.auth == "none":
-            raise CccError(f"the CCC app {sdk_app_id} has no authentication, so no secret to rotate")
+            raise CccAppError(f"the CCC app {sdk_app_id} has no authentication, so no secret to rotate")
         secret = secrets.token_urlsafe(32)
         conn.execute(update(ccc_apps).where(ccc_apps.c.id == row.id).values(secret_hash=hash_secret(secret)))
         conn.execute(delete(ccc_tokens).where(ccc_tokens.c.app_id == row.id))

@@ -30,11 +30,14 @@ class OAuthError(Exception):
     """An RFC 6749 §5.2 error: ``error`` (``invalid_request``, ``invalid_client``, ...), why, and the
     HTTP status (401 for ``invalid_client``, with a ``WWW-Authenticate`` challenge; 400 for the others)."""
 
-    def __init__(self, error: str, description: str, status: int | None = None) -> None:
+    def __init__(
+        self, error: str, description: str, status: int | None = None, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status if status is not None else (401 if error == "invalid_client" else 400)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

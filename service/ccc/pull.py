@@ -26,13 +26,14 @@ from typing import Literal, TypedDict, Unpack
 
 from service.ccc.pacing import PullStats, RequestPacer, RetryPolicy, call_with_backoff
 from service.ccc.sdk import CccApi, CccError
-from service.domain.instants import iso, s_ceil, s_floor
+from service.domain.call_records import PULL_IM_CDRS, PULL_TEL_CDR
+from service.domain.instants import iso, ms_from_s, s_ceil, s_floor
 
 log = logging.getLogger("calltrail.ccc")
 
 Action = Literal["DescribeTelCdr", "DescribeIMCdrs"]
-TEL_CDR: Action = "DescribeTelCdr"
-IM_CDRS: Action = "DescribeIMCdrs"
+TEL_CDR: Action = PULL_TEL_CDR
+IM_CDRS: Action = PULL_IM_CDRS
 DAY_S = 86_400
 MAX_RANGE_S = 90 * DAY_S  # EndTimeStamp - StartTimeStamp must be less than this
 WINDOW_S = 89 * DAY_S  # a day under the limit, in case CCC counts a range's ends inclusively
@@ -117,12 +118,15 @@ def _plan(
     if start_s < earliest_s:
         if not clip:
             raise CccRangeError(
-                f"the range starts at {iso(start_s * 1000)}, more than 180 days before now "
-                f"({iso(now_ms)}): CCC answers for the last 180 days only, from {iso(earliest_s * 1000)}; "
+                f"the range starts at {iso(ms_from_s(start_s))}, more than 180 days before now "
+                f"({iso(now_ms)}): CCC answers for the last 180 days only, "
+                f"from {iso(ms_from_s(earliest_s))}; "
                 "pass clip=True to start there"
             )
         clipped_s = earliest_s + CLIP_MARGIN_S
-        log.warning("CCC pull: start %s clipped to %s (180 days)", iso(start_s * 1000), iso(clipped_s * 1000))
+        log.warning(
+            "CCC pull: start %s clipped to %s (180 days)", iso(ms_from_s(start_s)), iso(ms_from_s(clipped_s))
+        )
         start_s, first_page = clipped_s, 0
     windows = []
     while start_s < end_s:
@@ -233,11 +237,12 @@ class _Shape:
     start: str
     end: str
     lists: tuple[str, ...]
+    paging: Literal["page number", "offset"]
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def params(self, sdk_app_id: int, window: tuple[int, int], page: int) -> dict[str, object]:
         params: dict[str, object] = {"SdkAppId": sdk_app_id, self.start: window[0], self.end: window[1]}
-        if self.start == "StartTimeStamp":
+        if self.paging == "page number":
             params |= {"PageSize": PAGE_SIZE, "PageNumber": page}
         else:
             params |= {"Limit": PAGE_SIZE, "Offset": page * PAGE_SIZE}
@@ -245,8 +250,8 @@ class _Shape:
 
 
 _SHAPES = {
-    TEL_CDR: _Shape("StartTimeStamp", "EndTimeStamp", ("TelCdrList", "TelCdrs")),
-    IM_CDRS: _Shape("StartTimestamp", "EndTimestamp", ("IMCdrList", "IMCdrs"), {"Type": 1}),
+    TEL_CDR: _Shape("StartTimeStamp", "EndTimeStamp", ("TelCdrList", "TelCdrs"), "page number"),
+    IM_CDRS: _Shape("StartTimestamp", "EndTimestamp", ("IMCdrList", "IMCdrs"), "offset", {"Type": 1}),
 }
 
 
@@ -274,13 +279,20 @@ def _pages(
             total, records = _read_page(action, response, shape)
             done = not records or (page + 1) * PAGE_SIZE >= total
             if not done:
-                next_cursor: PullCursor | None = PullCursor(window[0] * 1000, page + 1)
+                next_cursor: PullCursor | None = PullCursor(ms_from_s(window[0]), page + 1)
             else:
-                next_cursor = None if following is None else PullCursor(following[0] * 1000, 0)
+                next_cursor = None if following is None else PullCursor(ms_from_s(following[0]), 0)
             stats.pages += 1
             stats.records += len(records)
             yield Page(
-                action, sdk_app_id, window[0] * 1000, window[1] * 1000, page, total, records, next_cursor
+                action,
+                sdk_app_id,
+                ms_from_s(window[0]),
+                ms_from_s(window[1]),
+                page,
+                total,
+                records,
+                next_cursor,
             )
             if done:
                 break

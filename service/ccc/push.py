@@ -17,6 +17,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
@@ -24,9 +25,20 @@ from sqlalchemy import Connection
 
 from service.ccc.apps import MAX_SDK_APP_ID, AppRef, authenticate_client
 from service.ccc.tokens import app_of_token
+from service.domain.call_record_pii import protect_raw_record
+from service.domain.call_records import (
+    PUSH_CDR,
+    PUSH_IMCDR,
+    PUSH_RECORD,
+    PUSH_VIDEO_CDR,
+    PUSH_VOICEMAIL,
+    CallRecordError,
+)
 from service.domain.json_depth import MAX_JSON_DEPTH, json_depth_exceeds
+from service.domain.pii import PiiPolicy
+from service.domain.raw_fields import RawFields, json_kind
 
-KNOWN_ACTIONS = ("cdr", "record", "imcdr", "voicemail", "videoCdr")
+KNOWN_ACTIONS = (PUSH_CDR, PUSH_RECORD, PUSH_IMCDR, PUSH_VOICEMAIL, PUSH_VIDEO_CDR)
 # Bounds of the raw log's columns; CCC's own values are a few characters (a UUID for the push id).
 MAX_ACTION_CHARS = 64
 MAX_VERSION_CHARS = 16
@@ -98,6 +110,7 @@ def authenticate(conn: Connection, credential: Credential, now_ms: int) -> AppRe
 class PushBody:
     sdk_app_id: int
     text: str  # the body as received, decoded
+    document: dict[str, Any]
 
 
 def parse_body(body: bytes) -> PushBody:
@@ -116,26 +129,26 @@ def parse_body(body: bytes) -> PushBody:
     except orjson.JSONDecodeError as exc:
         raise PushRefused(400, f"the body is not JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise PushRefused(400, f"the body is JSON but not an object (got {_json_kind(document)})")
-    if "SdkAppId" not in document:
+        raise PushRefused(400, f"the body is JSON but not an object (got {json_kind(document)})")
+    if document.get("SdkAppId") is None:
         raise PushRefused(400, "the body has no SdkAppId")
-    value = document["SdkAppId"]
-    # A long in CCC's documents; a string of digits is taken too, as some of its samples quote numbers.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SDK_APP_ID:
+    # Read as the call records read it (a long, or its digits quoted, as some of CCC's samples have it), so
+    # that nothing the receiver keeps is a record the projection cannot name.
+    try:
+        value = RawFields(document).integer("SdkAppId")
+    except CallRecordError:
+        value = None
+    if value is None or not 0 < value <= MAX_SDK_APP_ID:
         raise PushRefused(400, "SdkAppId must be a positive integer")
-    return PushBody(value, text)
+    return PushBody(value, text, document)
 
 
-def _json_kind(document: object) -> str:
-    if isinstance(document, list):
-        return "an array"
-    if isinstance(document, str):
-        return "a string"
-    if document is None:
-        return "null"
-    return "a number" if not isinstance(document, bool) else "a boolean"
+def stored_text(body: PushBody, policy: PiiPolicy) -> str:
+    """What the raw log keeps of a push: the body as received, or, under a PII mode other than ``raw``, the
+    record with its customer's side protected (as raw events are), written again as compact JSON."""
+    if policy.mode == "raw":
+        return body.text
+    return orjson.dumps(protect_raw_record(body.document, policy)).decode()
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,9 @@ def _ccc_paths() -> dict[str, Schema]:
                     "400": _oauth_error("invalid_request or unsupported_grant_type (RFC 6749 §5.2)"),
                     "401": _oauth_error("invalid_client: unknown client or wrong secret"),
                     "413": _oauth_error("Body too large"),
+                    "429": _oauth_error(
+                        "Over the app's rate limit (CALLTRAIL_CCC_PUSH_RATE); see Retry-After"
+                    ),
                     "503": _oauth_error("The database is unavailable; see Retry-After"),
                 },
             }

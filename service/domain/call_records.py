@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Final, Literal
 
 from service.domain.numbers import normalise_number
 
@@ -25,7 +25,8 @@ RecordingKind = Literal["record", "voicemail"]
 
 # Where a record came from: the push action, or the pull's API action.
 PUSH_CDR, PUSH_IMCDR, PUSH_VIDEO_CDR = "cdr", "imcdr", "videoCdr"
-PULL_TEL_CDR, PULL_IM_CDRS = "DescribeTelCdr", "DescribeIMCdrs"
+PULL_TEL_CDR: Final = "DescribeTelCdr"
+PULL_IM_CDRS: Final = "DescribeIMCdrs"
 PUSH_RECORD, PUSH_VOICEMAIL = "record", "voicemail"
 # A leg that ended by handing the call on: the push's statuses for an agent's and an external transfer.
 _TRANSFER_STATUSES = frozenset({"seatForward", "outboundForward"})

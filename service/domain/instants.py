@@ -5,6 +5,7 @@ are the conversions between milliseconds and datetimes or text, in one place: no
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
@@ -69,3 +70,8 @@ def s_floor(ms: int) -> int:
 def s_ceil(ms: int) -> int:
     """Epoch milliseconds as whole Unix seconds, rounded up (a window's end)."""
     return -(-ms // 1000)
+
+
+def now_ms() -> int:
+    """The wall clock as epoch milliseconds, exactly (integer nanoseconds; a float would round)."""
+    return time.time_ns() // 1_000_000

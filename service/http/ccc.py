@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.ccc.apps import AppRef, app_by_sdk_app_id, authenticate_client, now_ms
+from service.ccc.apps import AppRef, app_by_sdk_app_id, authenticate_client
 from service.ccc.console import PUSH_PATH, TOKEN_PATH
 from service.ccc.oauth import OAuthError, parse_token_request
 from service.ccc.push import (
@@ -40,9 +40,11 @@ from service.ccc.push import (
     parse_authorization,
     parse_body,
     push_meta,
+    stored_text,
 )
 from service.ccc.raw_log import RawRecordRow, store_record
 from service.ccc.tokens import issue_token_for_client
+from service.domain.instants import now_ms
 from service.http.responses import JSONResponse
 from service.http.state import AppState, app_state
 from service.storage.failures import classify_failure
@@ -194,7 +196,7 @@ async def _push(request: Request, state: AppState) -> Response:
         "version": meta.version,
         "push_uuid": meta.push_uuid,
         "received_at": received_at,
-        "body": parsed.text,
+        "body": stored_text(parsed, state.pii),
     }
     stored = await _commit(state.ccc_engine, lambda conn: store_record(conn, row))
     if not stored:
@@ -224,8 +226,8 @@ def _oauth_error(exc: OAuthError) -> Response:
     if exc.status == 401:
         # RFC 6749 §5.2: a 401 names the authentication scheme the client should use.
         headers["WWW-Authenticate"] = 'Basic realm="CallTrail CCC token", charset="UTF-8"'
-    if exc.status == 503:
-        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(
         {"error": exc.error, "error_description": exc.description}, status_code=exc.status, headers=headers
     )
@@ -240,7 +242,7 @@ async def token(request: Request) -> Response:
         return _oauth_error(OAuthError("invalid_request", "the body is too large", 413))
     except _Unavailable:
         message = f"the database cannot answer now; retry after {UNAVAILABLE_RETRY_AFTER_S} s"
-        return _oauth_error(OAuthError("temporarily_unavailable", message, 503))
+        return _oauth_error(OAuthError("temporarily_unavailable", message, 503, UNAVAILABLE_RETRY_AFTER_S))
     except ClientDisconnect:
         return _oauth_error(OAuthError("invalid_request", "the connection closed before the body arrived"))
     except Exception:
@@ -259,6 +261,12 @@ async def _token(request: Request, state: AppState) -> Response:
     at_ms = now_ms()
     issued = None
     if app is not None:
+        # A token is a write: the app's push budget bounds how often it may ask, as it bounds its pushes.
+        wait = state.rate_limits.ccc_app_wait(app.sdk_app_id)
+        if wait is not None:
+            limit, retry_after = wait
+            message = f"too many requests for this app ({limit}, CALLTRAIL_CCC_PUSH_RATE)"
+            raise OAuthError("temporarily_unavailable", message, 429, retry_after)
         issued = await _commit(
             state.ccc_engine, lambda conn: issue_token_for_client(conn, client_id, secret, at_ms)
         )

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from service import telemetry
 from service.admin.registry import Site
 from service.domain.clock import correct_time
+from service.domain.instants import now_ms
 from service.http.errors import ApiError, error_body, internal_error_body
 from service.http.state import AppState, state_from_scope
 from service.ingest.cors import (
@@ -129,7 +130,7 @@ async def _post_events(
     state.rate_limits.check_ip(client[0] if client else "unknown")
     _check_media_type(headers.get(b"content-type"), headers.get(b"content-encoding"))
     body = await _read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
-    received_at = time.time_ns() // 1_000_000
+    received_at = now_ms()
     try:
         envelope = parse_body(
             body, max_events=state.settings.max_events_per_batch, transform=state.pii.protect_event

@@ -7,12 +7,12 @@ projects the whole log again and records anew whatever still fails.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from service.domain.instants import now_ms
 from service.storage.schema import events, projection_failures, projection_queue
 
 FAILURE_TEXT_LIMIT = 500
@@ -36,7 +36,7 @@ def record_failure(conn: Connection, event_row_id: int, error: str) -> None:
     ).first()
     if found is None:
         return  # purged meanwhile: nothing left to project
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     updated = conn.execute(
         update(projection_failures)
         .where(projection_failures.c.id == event_row_id)

@@ -8,10 +8,10 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.instants import iso
+from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts, timed_out
 from service.http.responses import JSONResponse
-from service.reports.params import Params, now_ms
+from service.reports.params import Params
 from service.reports.serving import in_thread, reader, site_filter
 from service.storage.schema import sessions
 

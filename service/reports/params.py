@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import NoneType, UnionType
@@ -22,7 +21,7 @@ from service.contract.queries import (
     CursorPart,
     Query,
 )
-from service.domain.instants import parse_iso
+from service.domain.instants import now_ms, parse_iso
 from service.http.errors import ApiError
 
 T = TypeVar("T")
@@ -225,10 +224,6 @@ _CURSOR_PARTS: dict[str, Callable[[Any], bool]] = {
     "site": lambda v: _is_int(v, 0, 2**31),  # INTEGER site id
     "id": lambda v: isinstance(v, str) and 0 < len(v) <= 36 and all(32 <= ord(c) < 127 for c in v),
 }
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def time_range(

@@ -10,10 +10,9 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.instants import iso
+from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.http.responses import JSONResponse
-from service.reports.params import now_ms
 from service.reports.serving import in_thread, report_request, share
 from service.storage.schema import events, projection_failures, quarantined_events, sessions
 

@@ -15,12 +15,12 @@ from starlette.responses import Response
 
 from service.admin.registry import site_names
 from service.contract.queries import SessionsQuery
-from service.domain.instants import iso
+from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
-from service.reports.params import Params, now_ms, time_range
+from service.reports.params import Params, time_range
 from service.reports.records import SESSION_FIELDS, action_record, session_record
 from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites

@@ -13,6 +13,7 @@ from service.admin.registry import Site
 from service.ccc import apps
 from service.ccc.tokens import app_of_token, issue_token
 from service.cli import cli
+from service.domain.instants import now_ms
 from service.storage.schema import ccc_apps
 
 PUBLIC_URL = "https://events.example.com/calltrail"
@@ -183,14 +184,14 @@ def test_rotate_oauth2_revokes_its_tokens(db_url: str, engine: Engine) -> None:
     app = apps.get_app(engine, 1400000002)
     assert app is not None
     with engine.begin() as conn:
-        token = issue_token(conn, app.id, apps.now_ms()).access_token
+        token = issue_token(conn, app.id, now_ms()).access_token
     with engine.connect() as conn:
-        assert app_of_token(conn, token, apps.now_ms()) is not None
+        assert app_of_token(conn, token, now_ms()) is not None
 
     new = run_json(db_url, "rotate", "1400000002")
     assert new["client_id"] == old["client_id"]
     with engine.connect() as conn:
-        assert app_of_token(conn, token, apps.now_ms()) is None
+        assert app_of_token(conn, token, now_ms()) is None
     assert login(engine, "oauth2", old["client_id"], old["client_secret"]) is None
     assert login(engine, "oauth2", new["client_id"], new["client_secret"]) is not None
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from service.ccc.apps import Credentials, add_app, now_ms, rotate_secret
+from service.ccc.apps import Credentials, add_app, rotate_secret
 from service.ccc.tokens import TOKEN_LIFETIME_S, issue_token
+from service.config import Settings
+from service.domain.instants import now_ms
 from tests.ccc.pushes import (
     APP_A,
     APP_B,
@@ -26,6 +28,7 @@ from tests.ccc.pushes import (
     push,
     stored,
 )
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -208,3 +211,20 @@ async def test_the_token_endpoints_database_failure_is_503(
     answer = await token_request(api, GRANT, client_basic(*ids(client)))
     assert_oauth_error(answer, 503, "temporarily_unavailable")
     assert answer.headers["retry-after"] == "5"
+
+
+async def test_token_requests_spend_the_apps_budget_and_wrong_secrets_none(
+    db_url: str, engine: Engine
+) -> None:
+    client = add_app(engine, APP_A, "oauth2")
+    client_id, secret = ids(client)
+    async with running_app(Settings(database_url=db_url, ccc_push_rate="2/minute")) as api:
+        for _ in range(3):  # wrong secrets are refused before the budget is charged
+            assert (await token_request(api, GRANT, client_basic(client_id, "wrong"))).status_code == 401
+        for _ in range(2):
+            assert (await token_request(api, GRANT, client_basic(client_id, secret))).status_code == 200
+        limited = await token_request(api, GRANT, client_basic(client_id, secret))
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "temporarily_unavailable"
+    assert "CALLTRAIL_CCC_PUSH_RATE" in limited.json()["error_description"]
+    assert 1 <= int(limited.headers["retry-after"]) <= 60

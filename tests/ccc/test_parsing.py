@@ -40,9 +40,16 @@ def test_a_body_is_a_json_object_with_a_positive_integer_sdk_app_id() -> None:
     parsed = parse_body(b'{ "SdkAppId" : 1400000001 ,"x":[1]}')
     assert parsed.sdk_app_id == 1400000001
     assert parsed.text == '{ "SdkAppId" : 1400000001 ,"x":[1]}'
-    assert parse_body(b'{"SdkAppId": "1400000001"}').sdk_app_id == 1400000001
+    # Read as the call records read it (domain/raw_fields.py), so the log keeps only what they can name.
+    for same in (
+        b'{"SdkAppId": "1400000001"}',
+        b'{"SdkAppId": 1400000001.0}',
+        b'{"SdkAppId": " 1400000001"}',
+    ):
+        assert parse_body(same).sdk_app_id == 1400000001
     bad_bodies = [
         b"", b"  ", b"null", b"1", b"true", b'"x"', b"[]", b"{}", b'{"SdkAppId": 1.5}', b'{"SdkAppId": 0}',
+        b'{"SdkAppId": null}', b'{"SdkAppId": ""}', b'{"SdkAppId": [1]}',
         b'{"SdkAppId": 9223372036854775808}', b'{"SdkAppId": "\\u0661"}',
         b'{"SdkAppId": 1, "x": ' + b"[" * 40 + b"]" * 40 + b"}",
     ]  # fmt: skip

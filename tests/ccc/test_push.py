@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import sqlite3
 import time
 import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from service.ccc.apps import Credentials, add_app, remove_app
 from service.config import Settings
+from service.domain.pii import PiiPolicy
 from tests.ccc.pushes import (
     APP_A,
     APP_B,
@@ -234,20 +237,50 @@ async def test_the_rate_limit_is_per_app(db_url: str, engine: Engine) -> None:
 
 
 async def test_the_log_never_holds_the_secret_or_the_authorization_header(
-    api: httpx.AsyncClient, app_a: Credentials, engine: Engine
+    api: httpx.AsyncClient, app_a: Credentials, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     auth = auth_of(app_a)
     await push(api, cdr(APP_A), auth, push_uuid="p1")
-    await push(api, cdr(APP_A), basic(app_a.app.client_id or "", "guess-" + (app_a.secret or "")))
-    text = everything_stored(engine)
+    await push(api, cdr(APP_A), auth, push_uuid="p1")  # a repeat, logged
+    guess = basic(app_a.app.client_id or "", "guess-" + (app_a.secret or ""))
+    assert_ccc_error(await push(api, cdr(APP_A), guess), 401)  # a refusal, logged
+    assert "refused with 401" in caplog.text and "repeated" in caplog.text
     assert app_a.secret is not None
-    assert app_a.secret not in text
-    assert auth["authorization"] not in text
-    assert auth["authorization"].split()[1] not in text
-    assert "Basic" not in text
-    (row,) = stored(engine)
-    assert app_a.app.client_id is not None
-    assert app_a.app.client_id not in row.body
+    for text in (everything_stored(engine), caplog.text, repr(app_a)):
+        assert app_a.secret not in text
+        assert auth["authorization"].split()[1] not in text
+        assert guess["authorization"].split()[1] not in text
+    assert "Basic" not in everything_stored(engine)
+    assert len(stored(engine)) == 1
+
+
+async def test_the_raw_log_keeps_the_customer_protected_under_a_pii_mode(db_url: str, engine: Engine) -> None:
+    policy = PiiPolicy("hmac", b"k" * 32)
+    app = add_app(engine, APP_A, "basic")
+    settings = Settings(database_url=db_url, pii_mode="hmac", pii_key="k" * 32)
+    inbound = cdr(APP_A, Caller="008613800000003", Callee="4001234567")
+    outbound = cdr(APP_A, Direction=1, Caller="4001234567", Callee="+86 138-0000-0004")
+    voice = {**recording(APP_A, inbound["SessionId"]), "EndpointUser": 8613800000003}
+    agent_side = {**recording(APP_A, inbound["SessionId"]), "EndpointUser": "ann@x.com"}
+    async with running_app(settings) as api:
+        for document, action in (
+            (inbound, "cdr"),
+            (outbound, "cdr"),
+            (voice, "record"),
+            (agent_side, "record"),
+        ):
+            assert (await push(api, document, auth_of(app), action=action)).json() == OK
+    bodies = [orjson.loads(row.body) for row in stored(engine)]
+    by_number = policy.protect("13800000003")
+    assert (bodies[0]["Caller"], bodies[0]["Callee"]) == (by_number, "4001234567")
+    assert (bodies[1]["Caller"], bodies[1]["Callee"]) == ("4001234567", policy.protect("13800000004"))
+    assert bodies[2]["EndpointUser"] == by_number  # the same token from either form of the number
+    assert bodies[3]["EndpointUser"] == "ann@x.com"
+    assert bodies[0]["SeatUser"] == inbound["SeatUser"]  # the agent's side is kept
+    assert {k: v for k, v in bodies[0].items() if k != "Caller"} == {
+        k: v for k, v in inbound.items() if k != "Caller"
+    }
 
 
 async def test_an_unavailable_database_is_503_and_a_crash_500_in_cccs_shape(

@@ -8,10 +8,11 @@ import time
 
 from sqlalchemy import Engine, func, select, update
 
-from service.ccc.apps import add_app, now_ms, rotate_secret
+from service.ccc.apps import add_app, rotate_secret
 from service.ccc.raw_log import RawRecordRow, raw_records, store_record
 from service.ccc.tokens import MAX_LIVE_TOKENS_PER_APP, app_of_token, issue_token, issue_token_for_client
 from service.config import Settings
+from service.domain.instants import now_ms
 from service.domain.keys import hash_secret
 from service.storage.engine import make_engine
 from service.storage.schema import ccc_apps, ccc_tokens
