@@ -383,7 +383,7 @@ def calltrail_server(port: int, workers: int, database_url: str, log_path: Path,
 
 
 def noop_server(port: int, workers: int, log_path: Path, app: str = "bench.noop_app:app") -> Server:
-    # the uvicorn settings of `calltrail serve` (service/cli.py), from the command line
+    # the uvicorn settings of `calltrail serve` (service/cli/server.py), from the command line
     argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port)]
     argv += ["--workers", str(workers), "--log-level", "warning", "--lifespan", "on", "--no-server-header"]
     argv += ["--timeout-graceful-shutdown", "30"]

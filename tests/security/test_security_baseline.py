@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.admin.registry import Site, add_site, create_key, revoke_key
-from service.cli import _is_loopback
+from service.cli.server import _is_loopback
 from service.config import Settings
 from service.contract.openapi import document
 from service.domain.keys import split_secret_key
