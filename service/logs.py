@@ -115,6 +115,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
                 "filters": ["access_redaction"],
             },
             "alembic": {"level": "WARNING" if level != "DEBUG" else level},
+            # The CCC SDK writes each request with its Authorization header (SecretId and signature) at DEBUG.
+            "tencentcloud_sdk_common": {"level": "INFO"},
         },
     }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 
 import orjson
 
-from service.logs import JsonFormatter, TextFormatter
+from service.config import Settings
+from service.logs import JsonFormatter, TextFormatter, logging_config
 
 
 def record(message: str, *args: object) -> logging.LogRecord:
@@ -40,3 +42,20 @@ def test_unicode_line_breaks_are_escaped_too() -> None:
     assert "\u2028" not in line
     assert "\u2029" not in line
     assert "\x85" not in line
+
+
+def test_the_ccc_sdks_request_lines_stay_out_of_a_debug_log() -> None:
+    # The SDK writes each request with its Authorization header at DEBUG (service/logs.py).
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    sdk = logging.getLogger("tencentcloud_sdk_common")
+    try:
+        logging.config.dictConfig(logging_config(Settings(log_level="DEBUG")))
+        assert root.isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("calltrail.ccc").isEnabledFor(logging.DEBUG)
+        assert not sdk.isEnabledFor(logging.DEBUG)
+        assert sdk.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        sdk.setLevel(logging.NOTSET)

@@ -1,4 +1,5 @@
-"""The raw log of CCC records: every push (and, later, every pulled record) verbatim, stored at most once.
+"""The raw log of CCC records: every push (and, later, every pulled record) as received, or with its
+customer protected under a PII mode (push.stored_text); stored at most once.
 
 The unique constraint on (sdk_app_id, push_uuid) is the arbiter of "at most once", as (site_id, event_id) is
 for events: ``INSERT ... ON CONFLICT DO NOTHING`` stores a push whose X-TCCC-PUSH-UUID the app already

@@ -120,7 +120,7 @@ def _ccc_paths() -> dict[str, Schema]:
     return {
         PUSH_PATH: {
             "post": {
-                "summary": "CCC Data Push: one call record, stored verbatim before the answer (docs/ccc.md)",
+                "summary": "CCC Data Push: one call record, stored before the answer (docs/ccc.md)",
                 "security": [{"cccBasic": []}, {"cccOAuth2": []}, {}],
                 "parameters": [
                     _query_parameter(
