@@ -293,6 +293,14 @@ class Settings:
         "The same for a connected session (last status 200). Four hours covers long calls and "
         "chats. Must not be shorter than the ringing timeout.",
     )
+    call_join_tolerance_s: int = setting(
+        60,
+        _parse_int(1, 3600),
+        "How far apart a CCC agent leg's ring time and a page session's offered time may be for the "
+        'two to join (docs/call-records.md, "Join"); the nearest joins. Covers the workstation\'s '
+        "delay and the two clocks' skew. Applies to joins made after the change; `calltrail "
+        "rebuild` joins everything again.",
+    )
     pii_mode: Literal["raw", "mask", "hmac"] = setting(
         "raw",
         _parse_choice("raw", "mask", "hmac"),

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from service import telemetry
 from service.admin.registry import SiteDirectory
 from service.config import Settings
+from service.domain.call_join import JoinRules
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
 from service.http.state import AppState
@@ -42,6 +43,12 @@ def session_timeouts(settings: Settings) -> Timeouts:
     return Timeouts(settings.ringing_timeout_s * 1000, settings.connected_timeout_s * 1000)
 
 
+def join_rules(settings: Settings) -> JoinRules:
+    """How page sessions join CCC's legs: within the tolerance, and by customer unless numbers are masked
+    (two customers' masks can coincide; docs/call-records.md)."""
+    return JoinRules(settings.call_join_tolerance_s * 1000, by_customer=settings.pii_mode != "mask")
+
+
 def pii_policy(settings: Settings) -> PiiPolicy:
     return PiiPolicy(settings.pii_mode, settings.pii_key.encode())
 
@@ -49,7 +56,7 @@ def pii_policy(settings: Settings) -> PiiPolicy:
 def make_writer(settings: Settings, sqlite: bool) -> IngestWriter:
     """SQLite's writer is a thread; PostgreSQL's commits on the serving event loop (start it there), with
     the projection in a thread of its own."""
-    projection = QueuedProjection(session_timeouts(settings), settings.projection_batch)
+    projection = QueuedProjection(session_timeouts(settings), settings.projection_batch, join_rules(settings))
     if sqlite:
         return EventWriter(
             make_transactor(settings),
@@ -94,6 +101,7 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
                 ),
                 pii=pii_policy(settings),
                 timeouts=session_timeouts(settings),
+                join_rules=join_rules(settings),
             )
             gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)

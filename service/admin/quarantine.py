@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from service.domain.call_join import DEFAULT_JOIN_RULES, JoinRules
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.ingest.protocol import stored_event_problem
@@ -54,7 +55,9 @@ def find(conn: Connection) -> Iterator[Suspect]:
         last_id = rows[-1].id
 
 
-def quarantine(engine: Engine, timeouts: Timeouts, *, dry_run: bool = False) -> list[Suspect]:
+def quarantine(
+    engine: Engine, timeouts: Timeouts, join_rules: JoinRules = DEFAULT_JOIN_RULES, *, dry_run: bool = False
+) -> list[Suspect]:
     """Find the events that break a limit and, unless ``dry_run``, move them to ``quarantined_events`` in
     one transaction, then rebuild what is derived from the rest. Returns what was found."""
     with engine.connect() as conn:
@@ -82,7 +85,7 @@ def quarantine(engine: Engine, timeouts: Timeouts, *, dry_run: bool = False) -> 
                 )
             for table in (projection_queue, projection_failures, events):
                 conn.execute(delete(table).where(table.c.id.in_(chunk)))
-    rebuild(engine, timeouts)
+    rebuild(engine, timeouts, join_rules)
     return found
 
 

@@ -28,6 +28,8 @@ class RawRecordRow(TypedDict):
     push_uuid: str | None
     received_at: int  # ms since the epoch
     body: str  # the JSON body as received
+    session_id: str | None  # the SessionId it describes (projection/call_records.session_of)
+    problem: str | None  # why it cannot be read as a record, when it cannot
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class RawRecord:
     push_uuid: str | None
     received_at: int
     body: str
+    session_id: str | None
+    problem: str | None
 
 
 def store_record(conn: Connection, row: RawRecordRow) -> bool:
@@ -61,6 +65,17 @@ def raw_records(conn: Connection, sdk_app_id: int | None = None) -> list[RawReco
     if sdk_app_id is not None:
         query = query.where(ccc_raw_records.c.sdk_app_id == sdk_app_id)
     return [
-        RawRecord(r.id, r.sdk_app_id, r.source, r.action, r.version, r.push_uuid, r.received_at, r.body)
+        RawRecord(
+            r.id,
+            r.sdk_app_id,
+            r.source,
+            r.action,
+            r.version,
+            r.push_uuid,
+            r.received_at,
+            r.body,
+            r.session_id,
+            r.problem,
+        )
         for r in conn.execute(query)
     ]

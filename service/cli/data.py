@@ -19,7 +19,7 @@ from service.formats import FORMATS, Format, chunks
 from service.projection import dead_letters, queue, rollups
 from service.projection.rebuild import rebuild as rebuild_from_log
 from service.reports import records
-from service.runtime import session_timeouts
+from service.runtime import join_rules, session_timeouts
 from service.storage import schema
 from service.storage.engine import make_transactor
 
@@ -29,13 +29,16 @@ def rebuild() -> None:
     """Recompute every session and action from the raw events (after changing the session timeouts)."""
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
-        count = rebuild_from_log(engine, session_timeouts(settings))
+        count = rebuild_from_log(engine, session_timeouts(settings), join_rules(settings))
         with engine.connect() as conn:
             found = [
                 conn.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in (schema.sessions, schema.actions)
+                for table in (schema.sessions, schema.actions, schema.call_records, schema.ccc_raw_records)
             ]
-    click.echo(f"rebuilt from {count} events: {found[0]} sessions, {found[1]} actions")
+    click.echo(
+        f"rebuilt from {count} events: {found[0]} sessions, {found[1]} actions; "
+        f"from {found[3]} raw CCC records: {found[2]} call records"
+    )
 
 
 @cli.command()
@@ -58,7 +61,9 @@ def project(retry_failed: bool) -> None:
     started = time.monotonic()
     try:
         retried = transactor.run(dead_letters.requeue_failures) if retry_failed else 0
-        count = queue.drain(transactor, session_timeouts(settings), settings.projection_batch)
+        count = queue.drain(
+            transactor, session_timeouts(settings), settings.projection_batch, join_rules(settings)
+        )
         failed = transactor.run(dead_letters.failure_count)
     finally:
         transactor.dispose()
@@ -78,7 +83,9 @@ def quarantine_command(dry_run: bool) -> None:
     are then derived again from the rest of the log, so no read path or report includes them."""
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
-        found = quarantine.quarantine(engine, session_timeouts(settings), dry_run=dry_run)
+        found = quarantine.quarantine(
+            engine, session_timeouts(settings), join_rules(settings), dry_run=dry_run
+        )
     for suspect in found:
         click.echo(
             f"event {suspect.event_id} (site {suspect.site}, {suspect.size} characters): {suspect.reason}"
@@ -156,7 +163,7 @@ def purge(older_than: str) -> None:
     cutoff_ms = instants.now_ms() - hours * 3_600_000
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
-        removed = retention.purge(engine, cutoff_ms, session_timeouts(settings))
+        removed = retention.purge(engine, cutoff_ms, session_timeouts(settings), join_rules(settings))
     cutoff = iso_offset(cutoff_ms, timespec="seconds")
     summary = ", ".join(f"{n} {table}" for table, n in removed.items())
     click.echo(f"removed everything before {cutoff}: {summary}")

@@ -19,10 +19,10 @@ from service.domain.pii import PiiPolicy
 def protect_record(record: CallRecord, policy: PiiPolicy) -> CallRecord:
     """The record with the customer's number or id protected as the page's are (domain/pii.py).
 
-    A number is normalised first, so that a CCC number gives the token of the page's national form in
-    ``hmac`` mode (the page's own numbers are protected as sent). The customer's side is protected:
-    ``customer``, the inbound Caller or the outbound Callee (both when the direction is unknown), and the
-    recordings' EndpointUser when it is not an email. Agent emails and the company's own numbers are kept.
+    A number is normalised first, as the page's numbers are (domain/pii.py), so that a CCC number and the
+    page's give one token in ``hmac`` mode. The customer's side is protected: ``customer``, the inbound
+    Caller or the outbound Callee (both when the direction is unknown), and the recordings' EndpointUser
+    when it is not an email. Agent emails and the company's own numbers are kept.
     ``raw`` changes nothing."""
     if policy.mode == "raw":
         return record

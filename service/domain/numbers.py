@@ -3,8 +3,8 @@
 CCC writes a Chinese number with its country code in the ``0086`` form (``008613012345678``), the pop-up
 page sees what the agent's softphone shows (``13012345678``, ``+86 130 1234 5678``). ``normalise_number``
 maps them all to the national form; call records (the customer's number) and the PII protection of call
-records (a number is normalised before it is protected) use it. The page's numbers are protected as sent
-(domain/pii.py), so the two sides give one token when the page sends the national form (docs/call-records.md).
+records and of the page's events (a number is normalised before it is protected) use it, so the two sides
+give one token (docs/call-records.md).
 Pure: no I/O.
 """
 

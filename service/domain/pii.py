@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from service.domain.ccc import CUSTOMER_PARAMS, parse_query, split_hash
+from service.domain.numbers import normalise_number
 
 PiiMode = Literal["raw", "mask", "hmac"]
 HMAC_PREFIX = "h:"
@@ -55,7 +56,8 @@ class PiiPolicy:
                 and isinstance(message.get("phoneNumber"), str | int)
                 and not isinstance(message.get("phoneNumber"), bool)
             ):
-                message = {**message, "phoneNumber": self.protect(str(message["phoneNumber"]))}
+                number = normalise_number(str(message["phoneNumber"]))
+                message = {**message, "phoneNumber": self.protect(number)}
                 return {**event, "data": {**data, "payload": {**payload, "message": message}}}  # type: ignore[dict-item]
         return event
 
@@ -69,7 +71,10 @@ class PiiPolicy:
             decoded = parse_query(part)
             if decoded and decoded[0][0] in CUSTOMER_PARAMS:
                 key_text = part.partition("=")[0]
-                parts[index] = f"{key_text}={quote(self.protect(decoded[0][1]), safe='')}"
+                value = decoded[0][1]
+                if decoded[0][0] == "mobile":
+                    value = normalise_number(value)
+                parts[index] = f"{key_text}={quote(self.protect(value), safe='')}"
         prefix = "#" if raw_hash.startswith("#") else ""
         return f"{prefix}{route}?{'&'.join(parts)}"
 

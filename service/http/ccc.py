@@ -11,6 +11,8 @@ synchronous transaction on the CCC engine (a write-role engine: ``BEGIN IMMEDIAT
 thread pool, rather than a request to the event writer: that writer's group commit is built for the events
 table and its projection queue, and pushes come a few per call, so one commit each costs little and keeps
 this path simple. A push repeating an X-TCCC-PUSH-UUID is answered success and stored once (raw_log.py).
+The same transaction projects the push's session into its call record and joins its legs to page sessions
+(projection/call_records.py), in a savepoint: a projection that fails still leaves the record stored.
 
 The app comes from the credential (a user name and password, or a token), so the body's ``SdkAppId`` must
 then name that app (403 otherwise); only an app registered without authentication is found by the body's
@@ -47,6 +49,7 @@ from service.ccc.tokens import issue_token_for_client
 from service.domain.instants import now_ms
 from service.http.responses import JSONResponse
 from service.http.state import AppState, app_state
+from service.projection.call_records import project_call_sessions, session_of
 from service.storage.failures import classify_failure
 
 log = logging.getLogger("calltrail.ccc")
@@ -189,6 +192,13 @@ async def _push(request: Request, state: AppState) -> Response:
             f"too many pushes for this app ({limit}, CALLTRAIL_CCC_PUSH_RATE); retry after {retry_after} s",
             {"Retry-After": str(retry_after)},
         )
+    text = stored_text(parsed, state.pii)
+    session_id, problem = session_of(app.sdk_app_id, "push", meta.action, text)
+    if problem is not None:
+        # Kept (CCC would only push it again): the operator sees it here, and in the raw log's problem.
+        log.warning(
+            "CCC push %s of app %s cannot be read as a record: %s", meta.push_uuid, app.sdk_app_id, problem
+        )
     row: RawRecordRow = {
         "sdk_app_id": app.sdk_app_id,
         "source": "push",
@@ -196,9 +206,28 @@ async def _push(request: Request, state: AppState) -> Response:
         "version": meta.version,
         "push_uuid": meta.push_uuid,
         "received_at": received_at,
-        "body": stored_text(parsed, state.pii),
+        "body": text,
+        "session_id": session_id,
+        "problem": problem,
     }
-    stored = await _commit(state.ccc_engine, lambda conn: store_record(conn, row))
+
+    def store_and_project(conn: Connection) -> bool:
+        stored = store_record(conn, row)
+        if stored and session_id is not None:
+            try:
+                with conn.begin_nested():
+                    project_call_sessions(conn, [(app.sdk_app_id, session_id)], state.join_rules)
+            except Exception as exc:
+                if classify_failure(exc) != "error":
+                    raise
+                # A projection bug must not lose the record: it is kept, and `calltrail rebuild` projects
+                # it once the bug is fixed.
+                log.exception(
+                    "CCC push %s of app %s stored but not projected", meta.push_uuid, app.sdk_app_id
+                )
+        return stored
+
+    stored = await _commit(state.ccc_engine, store_and_project)
     if not stored:
         log.info("CCC push %s of app %s repeated; already stored", meta.push_uuid, app.sdk_app_id)
     return _ccc_answer(200)

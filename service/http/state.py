@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from service.admin.registry import SiteDirectory
 from service.config import Settings
+from service.domain.call_join import JoinRules
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
 from service.ingest.ratelimit import RateLimits
@@ -29,6 +30,7 @@ class AppState:
     rate_limits: RateLimits
     pii: PiiPolicy
     timeouts: Timeouts
+    join_rules: JoinRules
 
 
 def app_state(conn: HTTPConnection) -> AppState:

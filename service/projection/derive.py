@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 
+from service.domain.call_join import DEFAULT_JOIN_RULES, JoinRules, PageSide
 from service.domain.ccc import CccHash, Status, parse_hash
 from service.domain.sessions import CallEvent, Session, Timeouts, fold, resume, stream_of
 from service.projection import rollups
@@ -40,6 +41,7 @@ from service.projection.action_rows import (
     recount_sessions,
     write_actions,
 )
+from service.projection.call_join import PAGE_COLUMNS, legs_linked_to, may_join, page_side, rejoin
 from service.projection.statements import PageKey, chunks, clip, insert_ignoring_existing, lock
 from service.storage.events import EventRow
 from service.storage.schema import (
@@ -61,7 +63,9 @@ _HASH_FIELDS = (
 )
 
 
-def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> None:
+def project(
+    conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts, join_rules: JoinRules = DEFAULT_JOIN_RULES
+) -> None:
     """Derive what the new rows change, in three phases: read and fold; take every lock; write.
 
     No derived row is written before the last lock is held, so on PostgreSQL two writers can only ever wait
@@ -95,12 +99,26 @@ def project(conn: Connection, rows: Sequence[EventRow], timeouts: Timeouts) -> N
     if postgres:
         lock(conn, [f"session:{s}" for s in ordered_sessions])
 
+    joinable = bool(folded.old_ids or folded.rows) and may_join(conn)
+    # The sessions replaced, as probes, and the legs joined to them: their links may change.
+    gone = _page_sides(conn, folded.old_ids) if joinable else []
+    linked = legs_linked_to(conn, folded.old_ids) if joinable else []
     touched_sessions = _write_folds(conn, folded)
     if parsed:
         insert_ignoring_existing(conn, hash_events, parsed, ["site_id", "event_id"])
     action_times = write_actions(conn, sorted(pages), new_actions)
     recount_sessions(conn, ordered_sessions)
     rollups.mark(conn, rollups.marks_for(touched_sessions, action_times))
+    if joinable:
+        rejoin(conn, linked, [*gone, *(page_side(row) for row in folded.rows)], join_rules)
+
+
+def _page_sides(conn: Connection, ids: set[str]) -> list[PageSide]:
+    found: list[PageSide] = []
+    for chunk in chunks(sorted(ids)):
+        query = select(*PAGE_COLUMNS).where(sessions.c.id.in_(chunk))
+        found.extend(page_side(row) for row in conn.execute(query).mappings())
+    return found
 
 
 def _hash_event_row(row: EventRow) -> dict[str, Any]:

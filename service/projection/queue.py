@@ -23,6 +23,7 @@ from typing import cast
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from service import telemetry
+from service.domain.call_join import DEFAULT_JOIN_RULES, JoinRules
 from service.domain.sessions import Timeouts
 from service.projection.dead_letters import describe_failure, forget_projected_failures, record_failure
 from service.projection.derive import project
@@ -63,10 +64,12 @@ def stored_rows(conn: Connection, ids: Sequence[int]) -> list[EventRow]:
     return rows
 
 
-def project_claimed(conn: Connection, ids: Sequence[int], timeouts: Timeouts) -> int:
+def project_claimed(
+    conn: Connection, ids: Sequence[int], timeouts: Timeouts, join_rules: JoinRules = DEFAULT_JOIN_RULES
+) -> int:
     rows = stored_rows(conn, ids)
     if rows:
-        project(conn, rows, timeouts)
+        project(conn, rows, timeouts, join_rules)
     if ids and conn.execute(select(projection_failures.c.id).limit(1)).first() is not None:
         forget_projected_failures(conn, ids)
     return len(ids)
@@ -99,8 +102,9 @@ class QueuedProjection:
     ``calltrail project --retry-failed`` or ``calltrail rebuild`` tries it again.
     """
 
-    def __init__(self, timeouts: Timeouts, batch: int) -> None:
+    def __init__(self, timeouts: Timeouts, batch: int, join_rules: JoinRules = DEFAULT_JOIN_RULES) -> None:
         self.timeouts = timeouts
+        self.join_rules = join_rules
         self.batch = batch
         self._measured_at = 0.0
         self._last_backlog = 0  # as last measured
@@ -112,7 +116,7 @@ class QueuedProjection:
 
         def work(conn: Connection) -> int:
             claimed[:] = claim(conn, batch)
-            return project_claimed(conn, claimed, self.timeouts)
+            return project_claimed(conn, claimed, self.timeouts, self.join_rules)
 
         try:
             done = transactor.run(work)
@@ -134,7 +138,7 @@ class QueuedProjection:
             def one(conn: Connection, event_row_id: int = event_row_id) -> int:
                 if not conn.execute(text(_CLAIM_ONE), {"id": event_row_id}).scalars().all():
                     return 0  # another worker took it meanwhile
-                return project_claimed(conn, [event_row_id], self.timeouts)
+                return project_claimed(conn, [event_row_id], self.timeouts, self.join_rules)
 
             try:
                 telemetry.PROJECTION_EVENTS.labels("projected").inc(transactor.run(one))
@@ -197,9 +201,11 @@ def wait_until_projected(engine: Engine, timeout_s: float, poll_s: float = 0.005
             poll_s = min(poll_s * 2, 0.05)
 
 
-def drain(transactor: Transactor, timeouts: Timeouts, batch: int = 2000) -> int:
+def drain(
+    transactor: Transactor, timeouts: Timeouts, batch: int = 2000, join_rules: JoinRules = DEFAULT_JOIN_RULES
+) -> int:
     """Project everything queued, batch after batch, in the caller's thread; returns how many."""
-    work = QueuedProjection(timeouts, batch)
+    work = QueuedProjection(timeouts, batch, join_rules)
     total = 0
     while done := work(transactor):
         total += done

@@ -7,8 +7,10 @@ from typing import cast
 
 from sqlalchemy import Connection, Engine, delete, select
 
+from service.domain.call_join import DEFAULT_JOIN_RULES, JoinRules
 from service.domain.sessions import Timeouts
 from service.projection import rollups
+from service.projection.call_records import rebuild_call_records
 from service.projection.dead_letters import describe_failure, record_failure
 from service.projection.derive import project
 from service.projection.statements import lock
@@ -46,14 +48,18 @@ def stored_events(conn: Connection, after_id: int, limit: int) -> list[tuple[int
     return found
 
 
-def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
+def rebuild(
+    engine: Engine, timeouts: Timeouts, join_rules: JoinRules = DEFAULT_JOIN_RULES, chunk: int = 2000
+) -> int:
     """Recompute every derived record from the raw log, through the same projection ingestion uses.
 
     Because the projection recomputes from what is stored, feeding it the log in chunks yields what ingestion
     produced. It runs as one transaction, so readers see the old records until it commits; on PostgreSQL it
     holds the projection lock exclusively, so writers wait rather than project half-rebuilt state (on SQLite
     the transaction's write lock does that). An event that cannot be projected becomes a dead letter
-    (projection/dead_letters.py) and the rest is rebuilt without it. Returns the number of events read.
+    (projection/dead_letters.py) and the rest is rebuilt without it. The call records are rebuilt from the
+    raw CCC log first, so the sessions' projection joins them as ingestion does. Returns the number of events
+    read.
     """
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
@@ -66,22 +72,23 @@ def rebuild(engine: Engine, timeouts: Timeouts, chunk: int = 2000) -> int:
         conn.execute(delete(projection_queue).where(projection_queue.c.id.in_(queued)))
         clear(conn)
         conn.execute(delete(projection_failures))
+        rebuild_call_records(conn, join_rules)
         last_id, total = 0, 0
         while found := stored_events(conn, last_id, chunk):
-            _project_isolating_failures(conn, found, timeouts)
+            _project_isolating_failures(conn, found, timeouts, join_rules)
             last_id = found[-1][0]
             total += len(found)
         return total
 
 
 def _project_isolating_failures(
-    conn: Connection, found: list[tuple[int, EventRow]], timeouts: Timeouts
+    conn: Connection, found: list[tuple[int, EventRow]], timeouts: Timeouts, join_rules: JoinRules
 ) -> None:
     """Project a chunk in a savepoint; when it fails for a reason of its own, each event in a savepoint of
     its own, so that one event that cannot be projected becomes a dead letter instead of failing the rest."""
     try:
         with conn.begin_nested():
-            project(conn, [row for _, row in found], timeouts)
+            project(conn, [row for _, row in found], timeouts, join_rules)
         return
     except Exception as exc:
         if classify_failure(exc) != "error":
@@ -89,7 +96,7 @@ def _project_isolating_failures(
     for event_row_id, row in found:
         try:
             with conn.begin_nested():
-                project(conn, [row], timeouts)
+                project(conn, [row], timeouts, join_rules)
         except Exception as exc:
             if classify_failure(exc) != "error":
                 raise

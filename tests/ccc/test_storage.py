@@ -27,6 +27,8 @@ def row(push_uuid: str | None) -> RawRecordRow:
         "push_uuid": push_uuid,
         "received_at": now_ms(),
         "body": '{"SdkAppId": 1400000001}',
+        "session_id": None,
+        "problem": "SessionId: missing",
     }
 
 

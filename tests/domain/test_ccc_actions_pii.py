@@ -131,3 +131,26 @@ def test_callout_number_is_protected_in_the_event() -> None:
 def test_hmac_needs_a_key() -> None:
     with pytest.raises(ValueError, match="key"):
         PiiPolicy("hmac", b"short")
+
+
+def test_a_number_is_put_in_its_national_form_before_it_is_protected() -> None:
+    # The page's number and CCC's (0086 form) must give one token, for the join (docs/call-records.md).
+    policy = PiiPolicy("hmac", b"0123456789abcdef")
+    forms = ["13012345678", "%2B86%20130%201234%205678", "008613012345678", "8613012345678"]
+    tokens = {
+        parse_hash(policy.protect_hash(f"#?mobile={form}&status=100")).customer_mobile for form in forms
+    }
+    assert tokens == {policy.protect("13012345678")}
+    callout = {
+        "type": "message",
+        "data": {
+            "source": "ccc-sdk",
+            "payload": {"event": "callOut", "message": {"phoneNumber": "+8613012345678"}},
+        },
+    }
+    protected = policy.protect_event(callout)
+    assert protected["data"]["payload"]["message"]["phoneNumber"] == policy.protect("13012345678")
+    # A user id is not a number: kept as it is before protection.
+    assert parse_hash(policy.protect_hash("#?userId=0086abc")).customer_user_id == policy.protect("0086abc")
+    # raw stores the page's number as sent.
+    assert PiiPolicy().protect_hash("#?mobile=%2B8613012345678") == "#?mobile=%2B8613012345678"

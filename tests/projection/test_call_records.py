@@ -1,0 +1,245 @@
+"""Call records and legs projected from the raw CCC log, and their join to page sessions, on both databases:
+in any order, repeated, rebuilt."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select
+
+from service.admin.registry import Site
+from service.ccc.apps import add_app
+from service.ccc.raw_log import RawRecordRow, store_record
+from service.config import Settings
+from service.domain.call_join import JoinRules
+from service.domain.instants import now_ms
+from service.projection.call_records import project_call_sessions, session_of
+from service.storage.engine import make_engine
+from service.storage.schema import call_legs, call_records, ccc_raw_records, sessions
+from tests.batches import batch, hash_event
+from tests.ccc.pushes import APP_A, basic, push
+from tests.conftest import ORIGIN, running_app
+from tests.projection_helpers import T0, hash_row, ingest, rebuild_all
+
+RULES = JoinRules()
+S = T0 // 1000  # CCC's times are Unix seconds
+AGENT = "ann@x.com"
+
+
+def cdr(session_id: str, start_s: int = S, **fields: Any) -> dict[str, Any]:
+    """An answered inbound call: IVR 10 s, queue 5 s, ring 3 s at ann, talk 60 s."""
+    return {
+        "SdkAppId": APP_A,
+        "SessionId": session_id,
+        "Caller": "008613012345678",
+        "Callee": "02566666666",
+        "Direction": 0,
+        "StartTimestamp": start_s,
+        "QueuedTimestamp": start_s + 10,
+        "RingTimestamp": start_s + 15,
+        "AcceptTimestamp": start_s + 18,
+        "EndedTimestamp": start_s + 78,
+        "EndStatusString": "ok",
+        "HungUpSide": "user",
+        "QueuedSkillGroupId": 7,
+        "QueuedSkillGroupName": "Sales",
+        "SeatUser": {"Mail": AGENT, "UserId": AGENT},
+        "ServeParticipants": [
+            {
+                "Mail": AGENT,
+                "Type": "staffSeat",
+                "StartTimestamp": start_s + 15,
+                "RingTimestamp": start_s + 15,
+                "AcceptTimestamp": start_s + 18,
+                "EndedTimestamp": start_s + 78,
+                "EndStatusString": "ok",
+                "SkillGroupId": 7,
+                "SkillGroupName": "Sales",
+                "RecordId": "rec-1",
+            }
+        ],
+        **fields,
+    }
+
+
+def recording_push(session_id: str) -> dict[str, Any]:
+    return {"SdkAppId": APP_A, "SessionId": session_id, "RecordId": "rec-1", "RecordURL": "https://r/1.mp3"}
+
+
+def store(engine: Engine, action: str, document: dict[str, Any], push_uuid: str | None = None) -> None:
+    body = orjson.dumps(document).decode()
+    session_id, problem = session_of(APP_A, "push", action, body)
+    row: RawRecordRow = {
+        "sdk_app_id": APP_A,
+        "source": "push",
+        "action": action,
+        "version": "1",
+        "push_uuid": push_uuid or str(uuid.uuid4()),
+        "received_at": now_ms(),
+        "body": body,
+        "session_id": session_id,
+        "problem": problem,
+    }
+    with engine.begin() as conn:
+        if store_record(conn, row) and session_id is not None:
+            project_call_sessions(conn, [(APP_A, session_id)], RULES)
+
+
+def page_hash(status: int, mobile: str = "13012345678", agent: str = AGENT, app: int = APP_A) -> str:
+    return (
+        f"#?mobile={mobile}&status={status}&type=phone&agentEmail={agent.replace('@', '%40')}&sdkAppId={app}"
+    )
+
+
+def page_call(site: Site, ring_ms: int, mobile: str = "13012345678") -> list[Any]:
+    page_id = str(uuid.uuid4())
+    return [
+        hash_row(site.id, page_id, 1, ring_ms, page_hash(100, mobile)),
+        hash_row(site.id, page_id, 2, ring_ms + 3_000, page_hash(200, mobile)),
+        hash_row(site.id, page_id, 3, ring_ms + 63_000, page_hash(400, mobile)),
+    ]
+
+
+def record_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(call_records).order_by(call_records.c.session_id)).mappings().all()
+    return [{k: v for k, v in row.items() if k != "updated_at"} for row in rows]
+
+
+def leg_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = select(call_legs).order_by(call_legs.c.session_id, call_legs.c.leg)
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def page_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(sessions.c.id).order_by(sessions.c.offered_at)).scalars())
+
+
+def test_a_pushed_cdr_becomes_a_call_record_with_its_legs(engine: Engine) -> None:
+    store(engine, "cdr", cdr("s1"))
+    (record,) = record_rows(engine)
+    assert record["channel"] == "phone" and record["direction"] == "inbound"
+    assert record["customer"] == "13012345678"
+    assert (record["start_at"], record["queued_at"], record["accept_at"]) == (T0, T0 + 10_000, T0 + 18_000)
+    assert (record["ivr_s"], record["queue_s"], record["duration_s"]) == (10, 8, 60)
+    assert (record["end_status"], record["hung_up_by"], record["skill_group_id"]) == ("ok", "user", 7)
+    assert record["sort_at"] == T0 and record["raw_count"] == 1
+    (leg,) = leg_rows(engine)
+    assert (leg["agent_email"], leg["join_at"], leg["accept_at"]) == (AGENT, T0 + 15_000, T0 + 18_000)
+    assert leg["join_state"] is None  # no page session yet
+
+
+def test_order_and_repeats_do_not_change_the_record(settings: Settings, engine: Engine) -> None:
+    pushes = [("cdr", cdr("s1")), ("record", recording_push("s1")), ("cdr", cdr("s1", EndStatusString="ok"))]
+    results = []
+    for order in itertools.permutations(pushes):
+        with engine.begin() as conn:
+            conn.execute(call_legs.delete())
+            conn.execute(call_records.delete())
+            conn.execute(ccc_raw_records.delete())
+        for action, document in order:
+            store(engine, action, document)
+        results.append((record_rows(engine), leg_rows(engine)))
+    first = results[0]
+    assert all(result == first for result in results)
+    (record,) = first[0]
+    assert orjson.loads(record["record_urls"]) == ["https://r/1.mp3"]
+    assert first[1][0]["record_url"] == "https://r/1.mp3"  # the leg got its URL from the record push
+
+
+def test_a_record_push_before_its_cdr_is_a_partial_record_made_whole_later(engine: Engine) -> None:
+    store(engine, "record", recording_push("s1"))
+    (partial,) = record_rows(engine)
+    assert partial["start_at"] is None and partial["sources"] == '["record"]'
+    store(engine, "cdr", cdr("s1"))
+    (whole,) = record_rows(engine)
+    assert whole["start_at"] == T0 and orjson.loads(whole["sources"]) == ["cdr", "record"]
+
+
+def test_a_record_that_cannot_be_read_is_kept_with_its_problem(engine: Engine) -> None:
+    store(engine, "cdr", {"SdkAppId": APP_A, "Caller": "1"})
+    store(engine, "somethingNew", {"SdkAppId": APP_A, "SessionId": "x"})
+    with engine.connect() as conn:
+        rows = conn.execute(select(ccc_raw_records).order_by(ccc_raw_records.c.id)).mappings().all()
+    assert [(r["session_id"], r["problem"]) for r in rows] == [(None, "SessionId: missing"), (None, None)]
+    assert record_rows(engine) == []
+
+
+@pytest.mark.parametrize("page_first", [True, False])
+def test_a_leg_joins_its_page_session_whichever_arrives_first(
+    settings: Settings, engine: Engine, site: Site, page_first: bool
+) -> None:
+    # The page saw the ring 1.2 s after CCC's RingTimestamp.
+    events = page_call(site, T0 + 15_000 + 1_200)
+    if page_first:
+        ingest(settings, [events])
+        store(engine, "cdr", cdr("s1"))
+    else:
+        store(engine, "cdr", cdr("s1"))
+        ingest(settings, [events])
+    (page_id,) = page_ids(engine)
+    (leg,) = leg_rows(engine)
+    assert (leg["page_session_id"], leg["join_state"], leg["join_offset_ms"]) == (page_id, "joined", 1_200)
+
+
+@pytest.mark.anyio
+async def test_a_page_number_in_another_form_joins_under_hmac(settings: Settings, site: Site) -> None:
+    # The page's `+86 130 1234 5678` and CCC's `008613012345678` both become the token of `13012345678`:
+    # events through the events API, the push through the receiver, each applying the PII mode.
+    protected = settings.replace(pii_mode="hmac", pii_key="k" * 32)
+    engine = make_engine(protected, "write")
+    credentials = add_app(engine, APP_A, "basic")
+    assert credentials.app.client_id is not None and credentials.secret is not None
+    start_s = now_ms() // 1000 - 300
+    ring_ms = (start_s + 15) * 1000 + 900
+    async with running_app(protected) as api:
+        events = [
+            hash_event(1, page_hash(100, "%2B86%20130%201234%205678"), ts=ring_ms),
+            hash_event(2, page_hash(200, "%2B86%20130%201234%205678"), ts=ring_ms + 3_000),
+        ]
+        response = await api.post(
+            "/v1/events",
+            content=orjson.dumps(batch(site.site_key, events, sent_at=now_ms())),
+            headers={"origin": ORIGIN, "content-type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        auth = basic(credentials.app.client_id, credentials.secret)
+        answer = await push(api, cdr("s1", start_s), auth, push_uuid="p1")
+        assert answer.json() == {"ErrCode": 0, "ErrMsg": ""}
+    (record,) = record_rows(engine)
+    (leg,) = leg_rows(engine)
+    assert record["customer"].startswith("h:") and "13012345678" not in str(record)
+    assert leg["join_state"] == "joined" and leg["page_session_id"] == page_ids(engine)[0]
+    engine.dispose()
+
+
+def test_a_session_refolded_under_another_id_is_rejoined(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    store(engine, "cdr", cdr("s1"))
+    ingest(settings, [page_call(site, T0 + 16_000)])
+    (leg,) = leg_rows(engine)
+    assert leg["join_state"] == "joined"
+    rebuild_all(settings)
+    (page_id,) = page_ids(engine)
+    (rebuilt,) = leg_rows(engine)
+    assert rebuilt["page_session_id"] == page_id
+
+
+def test_rebuild_gives_what_arrival_gave(settings: Settings, engine: Engine, site: Site) -> None:
+    for index in range(4):
+        start = S + index * 300
+        store(engine, "cdr", cdr(f"s{index}", start))
+        ingest(settings, [page_call(site, (start + 15) * 1000 + 700)])
+    store(engine, "record", recording_push("s2"))
+    before = (record_rows(engine), leg_rows(engine))
+    assert sum(1 for leg in before[1] if leg["join_state"] == "joined") == 4
+    rebuild_all(settings)
+    after = (record_rows(engine), leg_rows(engine))
+    assert after == before
