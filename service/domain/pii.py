@@ -64,7 +64,7 @@ class PiiPolicy:
     def protect_hash(self, raw_hash: str) -> str:
         """The hash with customer parameters replaced, every other byte as it was."""
         route, query = split_hash(raw_hash)
-        if not query:
+        if not query or self.mode == "raw":
             return raw_hash
         parts = query.split("&")
         for index, part in enumerate(parts):
