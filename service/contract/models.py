@@ -72,6 +72,11 @@ class Session(Model):
     call_outs: int
     event_count: int
     duplicate_count: int
+    # The CCC agent leg this session showed, once joined (docs/call-records.md, "Join"); null otherwise.
+    call_sdk_app_id: int | None
+    call_session_id: str | None
+    call_leg: int | None
+    call_join_offset_ms: Annotated[int, Meta(description="The page's time minus CCC's ring time")] | None
 
 
 class TimelineEvent(Model, tag_field="kind", tag="event"):
@@ -104,8 +109,107 @@ class TimelineAction(Action, tag_field="kind", tag="action"):
     """An action of the session, in time order with its raw events."""
 
 
+class CallSatisfaction(Model):
+    key: str
+    label: str | None
+
+
+CallChannel = Literal["phone", "chat", "video"]
+JoinState = Annotated[
+    Literal["joined", "ambiguous"],
+    Meta(description="joined: to `page_session_id`; ambiguous: two candidates equally near, none taken"),
+]
+
+
+class Call(Model):
+    """A call or chat as CCC recorded it: its pushed and pulled records merged (docs/call-records.md)."""
+
+    sdk_app_id: int
+    session_id: str
+    channel: CallChannel
+    direction: Literal["inbound", "outbound"] | None
+    caller: str | None
+    callee: str | None
+    customer: Annotated[str, Meta(description="Normalised number (phone) or user id (chat)")] | None
+    agent_email: Annotated[str, Meta(description="The last agent (SeatUser)")] | None
+    started_at: Instant | None
+    queued_at: Instant | None
+    ringing_at: Instant | None
+    accepted_at: Instant | None
+    ended_at: Instant | None
+    ivr_s: int | None
+    queue_s: int | None
+    duration_s: int | None
+    end_status: str | None
+    end_status_code: int | None
+    hung_up_by: Literal["user", "seat", "system"] | None
+    skill_group_id: int | None
+    skill_group_name: str | None
+    transfers: int
+    ivr_keys: list[str]
+    satisfaction: list[CallSatisfaction]
+    record_urls: list[str]
+    sources: list[str]
+    leg_count: int
+    page_sessions: Annotated[list[str], Meta(description="The page sessions joined to its legs")]
+
+
+class CallLeg(Model):
+    """One agent's part of a call (ServeParticipants), and the page session that showed it."""
+
+    leg: int
+    agent_email: str | None
+    type: str | None
+    started_at: Instant | None
+    ringing_at: Instant | None
+    accepted_at: Instant | None
+    ended_at: Instant | None
+    end_status: str | None
+    skill_group_id: int | None
+    skill_group_name: str | None
+    transfer_from: str | None
+    transfer_to: str | None
+    record_id: str | None
+    record_url: str | None
+    page_session_id: str | None
+    join: JoinState | None
+    join_offset_ms: int | None
+
+
+class Recording(Model):
+    kind: Literal["record", "voicemail"]
+    record_id: str | None
+    endpoint_user: str | None
+    url: str | None
+    custom_url: str | None
+    at: Instant | None
+
+
+class CallMilestone(Model, tag_field="kind", tag="call"):
+    """A moment of the call as CCC recorded it, in time order with the page's events and actions."""
+
+    at: Instant
+    event: Literal["started", "queued", "ringing", "answered", "leg_ended", "ended"]
+    leg: int | None
+    agent_email: str | None
+    detail: Annotated[str, Meta(description="The end status, for leg_ended and ended")] | None
+
+
 class SessionDetail(Session):
     timeline: list[TimelineEvent | TimelineAction]
+    call: Annotated[Call, Meta(description="The CCC record of the joined leg")] | None
+
+
+class CallDetail(Call):
+    legs: list[CallLeg]
+    recordings: list[Recording]
+    sessions: Annotated[list[Session], Meta(description="The joined page sessions")]
+    timeline: list[CallMilestone | TimelineEvent | TimelineAction]
+
+
+class CallPage(Model):
+    calls: list[Call]
+    next_cursor: str | None
 
 
 class SessionPage(Model):
@@ -224,6 +328,19 @@ class AgentCallOuts(Model):
     call_outs: int
     followed_by_session: int
     follow_rate: Share | None
+    placed: int
+    answered: int
+
+
+class OutboundPlaced(Model):
+    """callOut requests matched to the CCC outbound record they started (docs/metrics.md)."""
+
+    call_outs: int
+    placed: Annotated[int, Meta(description="Matched to an outbound call record")]
+    answered: Annotated[int, Meta(description="Of those, the customer answered")]
+    talk_s: Annotated[int, Meta(description="Total talk time of the answered ones")]
+    mean_talk_s: Seconds | None
+    end_status: Annotated[dict[str, int], Meta(description="Placed calls per CCC end status")]
 
 
 class OutboundReport(Model):
@@ -234,6 +351,7 @@ class OutboundReport(Model):
     follow_rate: Share | None
     follow_window_s: int
     by_agent: list[AgentCallOuts]
+    placed: OutboundPlaced
 
 
 class LiveSession(Model):
@@ -379,7 +497,8 @@ class OAuthError(Model):
 
 
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
-    Error, Session, SessionDetail, SessionPage, Action, AuditPage, Figures, InboundReport, AgentRow,
+    Error, Session, SessionDetail, SessionPage, Call, CallDetail, CallPage, Action, AuditPage, Figures,
+    InboundReport, AgentRow,
     AgentsReport, CardsReport, OutboundReport, Live, Quality, EventBatch, EventResults, CccPushBody,
     CccAnswer, CccTokenRequest, CccToken, OAuthError,
 )  # fmt: skip

@@ -17,6 +17,7 @@ from service.contract.models import COMPONENTS
 from service.contract.queries import (
     AgentsQuery,
     AuditQuery,
+    CallsQuery,
     CardsQuery,
     InboundQuery,
     OutboundQuery,
@@ -221,6 +222,26 @@ def _paths() -> dict[str, Schema]:
                     "200": _json("SessionDetail"),
                     "401": _READ_ERRORS["401"],
                     "404": _error("No such session"),
+                },
+            }
+        },
+        "/v1/calls": _read(
+            "CCC's call records by start time, newest first (docs/call-records.md)",
+            _parameters(Window, CallsQuery),
+            _listing("CallPage"),
+        ),
+        "/v1/calls/{sdk_app_id}/{session_id}": {
+            "get": {
+                "summary": "One call with its legs, joined page sessions and one timeline",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "sdk_app_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("CallDetail"),
+                    "401": _READ_ERRORS["401"],
+                    "404": _error("No such call record"),
                 },
             }
         },

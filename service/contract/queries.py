@@ -29,7 +29,7 @@ DEFAULT_SHORT_ABANDON_S = 5
 DEFAULT_FOLLOW_WINDOW_S = 600
 MAX_FOLLOW_WINDOW_S = 86_400
 
-CursorPart = Literal["time", "site", "id"]
+CursorPart = Literal["time", "site", "id", "app", "text"]
 
 
 class Cursor(tuple[Any, ...]):
@@ -44,6 +44,10 @@ class SessionCursor(Cursor):
 
 class AuditCursor(Cursor):
     parts = ("time", "site", "id")
+
+
+class CallCursor(Cursor):
+    parts = ("time", "app", "text")
 
 
 def text(max_length: int, description: str) -> Any:
@@ -91,6 +95,28 @@ class SessionsQuery(Query):
     limit: Limit = DEFAULT_PAGE_SIZE
     format: ListFormat = "json"
     cursor: Annotated[SessionCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
+
+
+class CallsQuery(Query):
+    agent: Agent | None = None
+    channel: Annotated[Literal["phone", "chat", "video"], Meta(description="Only this channel.")] | None = (
+        None
+    )
+    direction: Annotated[Literal["inbound", "outbound"], Meta(description="Only this direction.")] | None = (
+        None
+    )
+    skill_group: Annotated[str, text(200, "Only this skill group (its id or its name).")] | None = None
+    end_status: Annotated[str, text(64, "Only this CCC end status, e.g. waitingGiveUp.")] | None = None
+    customer: Annotated[str, text(200, "Customer number or user id.")] | None = None
+    seen: (
+        Annotated[
+            bool, Meta(description="Only calls a page session was (true) or was not (false) joined to.")
+        ]
+        | None
+    ) = None
+    limit: Limit = DEFAULT_PAGE_SIZE
+    format: ListFormat = "json"
+    cursor: Annotated[CallCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
 
 
 class AuditQuery(Query):

@@ -174,6 +174,9 @@ class _DeclaredField:
             return params.choice(name, get_args(kind), default)
         if kind is str:
             return params.text(name, self.meta.get("max_length", 320))
+        if kind is bool:
+            flag = params.choice(name, ("true", "false"))
+            return default if flag is None else flag == "true"
         if kind is int:
             return params.integer(name, default, self.meta["ge"], self.meta["le"])
         if kind is ZoneInfo:
@@ -188,7 +191,7 @@ def _declared_fields(model: type[Query]) -> tuple[_DeclaredField, ...]:
     declared = []
     for field in msgspec.structs.fields(model):
         kind, meta = _declared_type(hints[field.name])
-        readable = get_origin(kind) is Literal or kind in (str, int, ZoneInfo)
+        readable = get_origin(kind) is Literal or kind in (str, int, bool, ZoneInfo)
         if not readable and not (isinstance(kind, type) and issubclass(kind, Cursor)):
             raise TypeError(f"{model.__name__}.{field.name}: no reader for {kind!r}")
         factory = None if field.default_factory is msgspec.NODEFAULT else field.default_factory
@@ -223,6 +226,8 @@ _CURSOR_PARTS: dict[str, Callable[[Any], bool]] = {
     "time": lambda v: _is_int(v, -(2**62), 2**62),  # BIGINT milliseconds
     "site": lambda v: _is_int(v, 0, 2**31),  # INTEGER site id
     "id": lambda v: isinstance(v, str) and 0 < len(v) <= 36 and all(32 <= ord(c) < 127 for c in v),
+    "app": lambda v: _is_int(v, 1, 2**62),  # a CCC SdkAppId
+    "text": lambda v: isinstance(v, str) and 0 < len(v) <= 128 and all(32 <= ord(c) < 127 for c in v),
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, select
 
@@ -11,7 +11,7 @@ from service.contract.models import Action, EventRecord, Session, field_names
 from service.domain.instants import iso
 from service.domain.sessions import Timeouts, timed_out
 from service.formats import StoredJson
-from service.storage.schema import actions, events, sessions, sites
+from service.storage.schema import actions, call_legs, events, sessions, sites
 
 # The export columns are the contract's fields (service/contract/models.py).
 SESSION_FIELDS = field_names(Session)
@@ -20,6 +20,51 @@ PHONE_FIELDS = frozenset({"customer_mobile", "agent_mobile"})
 ACTION_FIELDS = field_names(Action)
 EVENT_FIELDS = field_names(EventRecord)
 STREAM_BATCH = 1000
+LINK_BATCH = 500
+
+
+class CallLink(NamedTuple):
+    """The CCC agent leg a page session was joined to (projection/call_join.py)."""
+
+    sdk_app_id: int
+    session_id: str
+    leg: int
+    offset_ms: int | None
+
+
+def call_links(conn: Connection, session_ids: Iterable[str]) -> dict[str, CallLink]:
+    """The joined leg of each of these page sessions that has one."""
+    ids = sorted(set(session_ids))
+    found: dict[str, CallLink] = {}
+    for start in range(0, len(ids), LINK_BATCH):
+        query = select(
+            call_legs.c.page_session_id,
+            call_legs.c.sdk_app_id,
+            call_legs.c.session_id,
+            call_legs.c.leg,
+            call_legs.c.join_offset_ms,
+        ).where(call_legs.c.page_session_id.in_(ids[start : start + LINK_BATCH]))
+        for row in conn.execute(query):
+            found[row.page_session_id] = CallLink(row.sdk_app_id, row.session_id, row.leg, row.join_offset_ms)
+    return found
+
+
+def linked(conn: Connection, rows: Iterable[Any]) -> Iterator[tuple[Any, CallLink | None]]:
+    """Session rows with their joined legs, looked up a batch of rows at a time (streams stay streams)."""
+    batch: list[Any] = []
+
+    def flush() -> Iterator[tuple[Any, CallLink | None]]:
+        links = call_links(conn, [row["id"] for row in batch])
+        for row in batch:
+            yield row, links.get(row["id"])
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= LINK_BATCH:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
 
 
 def _window(
@@ -49,13 +94,23 @@ def session_records(
     query = _window(query, sessions.c.started_at, site, start_ms, end_ms).order_by(
         sessions.c.started_at, sessions.c.id
     )
-    for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings():
-        yield session_record(row, timeouts, now_ms)
+    rows = conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings()
+    # The links come from a second connection: the first is busy streaming the sessions.
+    with conn.engine.connect() as links:
+        for row, link in linked(links, rows):
+            yield session_record(row, timeouts, now_ms, link)
 
 
-def session_record(row: Any, timeouts: Timeouts, now_ms: int) -> dict[str, Any]:
-    record = {name: row[name] for name in SESSION_FIELDS if name != "site"}
+_CALL_FIELDS = ("call_sdk_app_id", "call_session_id", "call_leg", "call_join_offset_ms")
+
+
+def session_record(row: Any, timeouts: Timeouts, now_ms: int, link: CallLink | None) -> dict[str, Any]:
+    record = {name: row[name] for name in SESSION_FIELDS if name != "site" and name not in _CALL_FIELDS}
     record["site"] = row["site_name"]
+    record["call_sdk_app_id"] = link.sdk_app_id if link else None
+    record["call_session_id"] = link.session_id if link else None
+    record["call_leg"] = link.leg if link else None
+    record["call_join_offset_ms"] = link.offset_ms if link else None
     connected = row["connected_at"] is not None
     if row["ended_at"] is None and timed_out(connected, row["last_event_at"], now_ms, timeouts):
         record["ended_at"] = row["last_event_at"]

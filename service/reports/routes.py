@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from service.reports.agents import agents_report
 from service.reports.audit import audit_trail
+from service.reports.calls import get_call, list_calls
 from service.reports.cards import cards_report
 from service.reports.freshness import FreshnessHeaderMiddleware
 from service.reports.inbound import inbound_report
@@ -21,6 +22,8 @@ _FRESHNESS = [Middleware(FreshnessHeaderMiddleware)]
 routes = [
     Route("/v1/sessions", list_sessions, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/calls", list_calls, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/calls/{sdk_app_id}/{session_id}", get_call, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/inbound", inbound_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/cards", cards_report, methods=["GET"], middleware=_FRESHNESS),

@@ -4,7 +4,7 @@ and the window read, database work in the thread pool (a busy database is a 503)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.exc import OperationalError
@@ -108,11 +108,15 @@ def list_format(params: Params) -> str:
 
 
 def export(
-    records: Callable[[], Iterator[dict[str, Any]]], fields: tuple[str, ...], fmt: str, name: str
+    records: Callable[[], Iterator[dict[str, Any]]],
+    fields: tuple[str, ...],
+    fmt: str,
+    name: str,
+    phone_fields: Collection[str] = PHONE_FIELDS,
 ) -> Response:
     """Streams every row in constant memory; the generator runs in Starlette's thread pool."""
     return StreamingResponse(
-        chunks(records(), fields, cast(Format, fmt), PHONE_FIELDS),
+        chunks(records(), fields, cast(Format, fmt), phone_fields),
         media_type=EXPORT_MEDIA_TYPES[fmt],
         headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
     )

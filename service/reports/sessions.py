@@ -20,8 +20,9 @@ from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
+from service.reports.call_records import call_of
 from service.reports.params import Params, time_range
-from service.reports.records import SESSION_FIELDS, action_record, session_record
+from service.reports.records import SESSION_FIELDS, action_record, call_links, linked, session_record
 from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
@@ -160,24 +161,50 @@ def session_page(
     query = query.where(*conditions).order_by(sessions.c.started_at.desc(), sessions.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-        record = session_record({**row, "site_name": names.get(row["site_id"])}, timeouts, now_ms)
-        yield record, (row["started_at"], row["id"])
+    rows = conn.execution_options(yield_per=1000).execute(query).mappings()
+    # The joined legs come from a second connection: the first is busy streaming the sessions.
+    with conn.engine.connect() as links:
+        for row, link in linked(links, rows):
+            record = session_record({**row, "site_name": names.get(row["site_id"])}, timeouts, now_ms, link)
+            yield record, (row["started_at"], row["id"])
 
 
 def session_detail(
     conn: Connection, session_id: str, *, now_ms: int, timeouts: Timeouts
 ) -> dict[str, Any] | None:
-    """One session as its record, with its timeline: its raw hash events and its actions, in time order."""
+    """One session as its record, with its timeline (its raw hash events and its actions, in time order)
+    and the CCC record of the leg it was joined to."""
+    found = sessions_with_sites(conn, [session_id])
+    if not found:
+        return None
+    (row,) = found
+    link = call_links(conn, [session_id]).get(session_id)
+    timeline = session_timeline(conn, row)
+    timeline.sort(key=lambda item: (item[0], item[1], item[2]["id"]))
+    call = None if link is None else call_of(conn, link.sdk_app_id, link.session_id)
+    return {
+        **session_record(row, timeouts, now_ms, link),
+        "timeline": [item for _, _, item in timeline],
+        "call": call,
+    }
+
+
+def sessions_with_sites(conn: Connection, session_ids: list[str]) -> list[Any]:
     query = (
         select(sessions, sites.c.name.label("site_name"))
         .join(sites, sites.c.id == sessions.c.site_id)
-        .where(sessions.c.id == session_id)
+        .where(sessions.c.id.in_(session_ids))
     )
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        return None
-    timeline: list[tuple[int, int, dict[str, Any]]] = []
+    return list(conn.execute(query).mappings())
+
+
+TimelineItem = tuple[int, int, dict[str, Any]]  # (ms, order among equal times, the item)
+
+
+def session_timeline(conn: Connection, row: Any) -> list[TimelineItem]:
+    """A session's raw hash events and actions, with their times (unsorted)."""
+    session_id = row["id"]
+    timeline: list[TimelineItem] = []
     event_query = (
         select(events, hash_events.c.status)
         .join(
@@ -209,5 +236,4 @@ def session_detail(
     )
     for found in conn.execute(action_query).mappings():
         timeline.append((found["at"], 1, {"kind": "action", **action_record(found, row["site_name"])}))
-    timeline.sort(key=lambda item: (item[0], item[1], item[2]["id"]))
-    return {**session_record(row, timeouts, now_ms), "timeline": [item for _, _, item in timeline]}
+    return timeline
