@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from service.contract.models import Call, field_names
 from service.contract.openapi import document
 from service.reports.agents import AGENT_FIELDS
 from service.reports.records import ACTION_FIELDS, EVENT_FIELDS, SESSION_FIELDS
@@ -41,6 +42,8 @@ def test_record_fields_are_the_schemas_and_the_docs() -> None:
     assert properties("Action") == list(ACTION_FIELDS)
     assert properties("AgentRow") == list(AGENT_FIELDS)
     assert documented_fields(ROOT / "docs" / "sessions.md", "## The session record") == list(SESSION_FIELDS)
+    calls_doc = ROOT / "docs" / "call-records.md"
+    assert documented_fields(calls_doc, "### The call record") == list(field_names(Call))
     actions_doc = (ROOT / "docs" / "sessions.md").read_text()
     listed = re.search(r"Fields: (.*?)\. An action", actions_doc, re.S)
     assert listed is not None
