@@ -4,6 +4,8 @@ in any order, repeated, rebuilt."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from typing import Any
 
 import orjson
@@ -12,12 +14,14 @@ from sqlalchemy import Engine, select
 
 from service.admin.registry import Site
 from service.ccc.apps import add_app
+from service.ccc.raw_log import RawRecordRow, store_record
 from service.config import Settings
 from service.domain.instants import now_ms
+from service.projection.call_records import project_call_sessions, session_of
 from service.storage.engine import make_engine
 from service.storage.schema import call_legs, call_records, ccc_raw_records, sessions
 from tests.batches import batch, hash_event
-from tests.ccc.call_records import AGENT, S, cdr, page_call, page_hash, recording_push, store
+from tests.ccc.call_records import AGENT, RULES, S, cdr, page_call, page_hash, recording_push, store
 from tests.ccc.pushes import APP_A, basic, push
 from tests.conftest import ORIGIN, running_app
 from tests.projection_helpers import T0, ingest, rebuild_all
@@ -162,3 +166,42 @@ def test_rebuild_gives_what_arrival_gave(settings: Settings, engine: Engine, sit
     rebuild_all(settings)
     after = (record_rows(engine), leg_rows(engine))
     assert after == before
+
+
+def test_a_page_session_projected_while_a_push_is_uncommitted_still_joins(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    # The push's transaction has written its leg and rejoined (seeing no page session), but not committed;
+    # the page session is projected meanwhile. On PostgreSQL the projector must wait for the agent's join
+    # lock and then see the leg; on SQLite it waits for the write lock. Either way they end joined.
+    add_app(engine, APP_A, "none")
+    body = orjson.dumps(cdr("s1")).decode()
+    session_id, _ = session_of(APP_A, "push", "cdr", body)
+    assert session_id == "s1"
+    row: RawRecordRow = {
+        "sdk_app_id": APP_A,
+        "source": "push",
+        "action": "cdr",
+        "version": "1",
+        "push_uuid": "p-1",
+        "received_at": now_ms(),
+        "body": body,
+        "session_id": session_id,
+        "problem": None,
+    }
+    writer = make_engine(settings, "write")
+    try:
+        with writer.connect() as conn:
+            transaction = conn.begin()
+            store_record(conn, row)
+            project_call_sessions(conn, [(APP_A, "s1")], RULES)
+            page = threading.Thread(target=ingest, args=(settings, [page_call(site, T0 + 16_000)]))
+            page.start()
+            time.sleep(1.0)  # the projector is now waiting for this transaction
+            transaction.commit()
+            page.join(timeout=60)
+            assert not page.is_alive()
+    finally:
+        writer.dispose()
+    (leg,) = leg_rows(engine)
+    assert leg["join_state"] == "joined" and leg["page_session_id"] == page_ids(engine)[0]
