@@ -5,23 +5,34 @@ One uvicorn process listens on two loopback ports: the service (``/shim.js``, ``
 API) on the first; the demo pages on the second. The workstation is opened as ``http://127.0.0.1:<pages>``
 and embeds the CRM page as ``http://localhost:<pages>``: another origin and another site, as the Contact
 Center's workstation and a customer's CRM are.
+
+The workstation also plays CCC's Data Push: when a simulated phone call ends it asks the demo pages for a CDR
+(``POST /ccc-cdr``: same SdkAppId, agent, customer number, ring time to the second), which they push to the
+service's own ``/v1/ccc/push`` as the demo CCC app (registered with basic auth), so the call record joins the
+page session and the dashboard's Coverage view has something to show.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import secrets
 import shutil
 import socket
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -29,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.admin import registry
 from service.app import create_app
+from service.ccc.apps import add_app
 from service.config import Settings
 from service.domain import instants
 from service.http.responses import JSONResponse
@@ -46,6 +58,9 @@ class DemoError(RuntimeError):
 DEMO_PAGES = Path(__file__).resolve().parent / "static" / "demo"
 FEED_EVENTS = 12
 FEED_SESSIONS = 8
+# The demo's CCC app: the workstation page's sdkAppId.
+DEMO_SDK_APP_ID = 1400000001
+DEMO_CALLEE = "02566666666"  # the contact center's line
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class Demo:
     pages_port: int
     site_key: str
     read_key: str
+    ccc_user: str
+    ccc_password: str = field(repr=False)
 
     @property
     def api_base(self) -> str:
@@ -83,6 +100,7 @@ class Demo:
             f"  CallTrail service      {self.api_base}   (GET /shim.js, POST /v1/events, the query API)",
             f"  site key               {self.site_key}",
             f"  read key               {self.read_key}",
+            f"  CCC app                {DEMO_SDK_APP_ID}   (simulated Data Push: a CDR per phone call)",
             f"  try: curl -H 'Authorization: Bearer {self.read_key}' {self.api_base}/v1/sessions",
             "Press Ctrl+C to stop.",
         ]
@@ -111,9 +129,87 @@ def prepare(directory: Path, api_port: int, pages_port: int, *, kept: bool) -> D
     try:
         site = registry.add_site(engine, "demo", [f"http://localhost:{pages_port}"])
         key = registry.create_key(engine, "read", "demo")
+        app = add_app(engine, DEMO_SDK_APP_ID, "basic", ["demo"])
     finally:
         engine.dispose()
-    return Demo(directory, kept, url, api_port, pages_port, site.site_key, key.plaintext)
+    assert app.app.client_id is not None and app.secret is not None
+    return Demo(
+        directory,
+        kept,
+        url,
+        api_port,
+        pages_port,
+        site.site_key,
+        key.plaintext,
+        app.app.client_id,
+        app.secret,
+    )
+
+
+def demo_cdr(call: dict[str, Any], agent_email: str) -> dict[str, Any]:
+    """The phone CDR CCC would push for a call the workstation simulated (times in the browser's ms): an
+    inbound call, queued 10 s before it rang at the agent, one agent leg."""
+    ring_s = int(call["ring_ms"]) // 1000
+    accept_s = int(call["accept_ms"]) // 1000 if call.get("accept_ms") else 0
+    end_s = max(int(call["end_ms"]) // 1000, ring_s)
+    start_s = ring_s - 15
+    mobile = str(call["mobile"])
+    status = "ok" if accept_s else "userGiveUp"
+    return {
+        "SdkAppId": DEMO_SDK_APP_ID,
+        "SessionId": secrets.token_hex(16),
+        "Caller": "0086" + mobile,
+        "Callee": DEMO_CALLEE,
+        "Direction": 0,
+        "StartTimestamp": start_s,
+        "QueuedTimestamp": start_s + 10,
+        "RingTimestamp": ring_s,
+        "AcceptTimestamp": accept_s,
+        "EndedTimestamp": end_s,
+        "Duration": end_s - accept_s if accept_s else 0,
+        "EndStatusString": status,
+        "HungUpSide": "user",
+        "QueuedSkillGroupId": 1,
+        "QueuedSkillGroupName": "Demo",
+        "SeatUser": {"Mail": agent_email, "UserId": agent_email},
+        "ServeParticipants": [
+            {
+                "Sequence": 0,
+                "Mail": agent_email,
+                "Type": "staffSeat",
+                "StartTimestamp": ring_s,
+                "RingTimestamp": ring_s,
+                "AcceptTimestamp": accept_s,
+                "EndedTimestamp": end_s,
+                "EndStatusString": status if accept_s else "seatGiveUp",
+                "SkillGroupId": 1,
+                "SkillGroupName": "Demo",
+            }
+        ],
+    }
+
+
+def push_cdr(demo: Demo, document: dict[str, Any]) -> dict[str, Any]:
+    """Push one CDR to the service as CCC does (basic auth, a push UUID); CCC's answer."""
+    login = base64.b64encode(f"{demo.ccc_user}:{demo.ccc_password}".encode()).decode()
+    # The demo's own http:// loopback URL, never one from outside.
+    request = urllib.request.Request(  # noqa: S310
+        f"{demo.api_base}/v1/ccc/push?action=cdr&version=1",
+        data=orjson.dumps(document),
+        headers={
+            "content-type": "application/json;charset=utf8",
+            "authorization": f"Basic {login}",
+            "x-tccc-push-uuid": secrets.token_hex(16),
+        },
+        method="POST",
+    )
+    # Straight to the loopback service: never through a proxy from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as answer:
+            return dict(orjson.loads(answer.read()))
+    except urllib.error.HTTPError as exc:
+        return dict(orjson.loads(exc.read() or b"{}"))
 
 
 def render(name: str, values: dict[str, str]) -> str:
@@ -140,6 +236,18 @@ def pages_app(demo: Demo, engine: Engine, settings: Settings) -> Starlette:
     async def crm_page(_request: Request) -> Response:
         return HTMLResponse(crm)
 
+    async def ccc_cdr(request: Request) -> Response:
+        """The workstation's phone call has ended: push the CDR CCC would send for it."""
+        try:
+            call = orjson.loads(await request.body())
+            document = demo_cdr(call, str(call["agent_email"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return JSONResponse(
+                {"ErrCode": 400, "ErrMsg": "expected mobile, agent_email, ring_ms, end_ms"}, 400
+            )
+        answer = await run_in_threadpool(push_cdr, demo, document)
+        return JSONResponse({**answer, "SessionId": document["SessionId"]})
+
     def feed(_request: Request) -> Response:
         """What CallTrail stored, newest first: the workstation page polls it."""
         now_ms = instants.now_ms()
@@ -153,6 +261,7 @@ def pages_app(demo: Demo, engine: Engine, settings: Settings) -> Starlette:
             Route("/", workstation_page),
             Route("/crm/", crm_page),
             Route("/feed", feed),
+            Route("/ccc-cdr", ccc_cdr, methods=["POST"]),
         ]
     )
 

@@ -407,6 +407,48 @@ class Quality(Model):
     pages_with_problems: list[PageProblem]
 
 
+class CoverageCounts(Model):
+    """Did the pop-up see every answered call (docs/coverage.md)."""
+
+    answered_legs: Annotated[int, Meta(description="Agent legs answered (AcceptTimestamp) in the range")]
+    seen: Annotated[int, Meta(description="Answered legs joined to a page session")]
+    unseen: Annotated[int, Meta(description="Answered legs no page session is a candidate for")]
+    ambiguous: Annotated[int, Meta(description="Answered legs with two equally near candidates: not guessed")]
+    page_only: Annotated[
+        int,
+        Meta(description="Page sessions offered in the range, covered by the app's records, no joined leg"),
+    ]
+
+
+class CoverageAgent(Model):
+    agent_email: str | None
+    answered_legs: int
+    seen: int
+    unseen: int
+    ambiguous: int
+    page_only: int
+
+
+class UnseenLeg(Model):
+    """An answered agent leg that no page session showed."""
+
+    session_id: Annotated[str, Meta(description="CCC's SessionId")]
+    sdk_app_id: int
+    leg: Annotated[int, Meta(description="The leg's index in the record (ServeParticipants' order)")]
+    agent_email: str | None
+    channel: str
+    accept_at: Instant
+
+
+class Coverage(Model):
+    from_: Instant = msgspec.field(name="from")
+    to: Instant
+    totals: CoverageCounts
+    by_agent: list[CoverageAgent]
+    unseen: Annotated[list[UnseenLeg], Meta(description="Newest first, a keyset page")]
+    next_cursor: str | None
+
+
 class EventRecord(Model):
     """A raw event as `calltrail export events` writes it."""
 
@@ -498,8 +540,8 @@ class OAuthError(Model):
 
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     Error, Session, SessionDetail, SessionPage, Call, CallDetail, CallPage, Action, AuditPage, Figures,
-    InboundReport, AgentRow,
-    AgentsReport, CardsReport, OutboundReport, Live, Quality, EventBatch, EventResults, CccPushBody,
+    InboundReport, AgentRow, AgentsReport, CardsReport, OutboundReport, Live, Quality, Coverage, EventBatch,
+    EventResults, CccPushBody,
     CccAnswer, CccTokenRequest, CccToken, OAuthError,
 )  # fmt: skip
 

@@ -19,6 +19,7 @@ from service.contract.queries import (
     AuditQuery,
     CallsQuery,
     CardsQuery,
+    CoverageQuery,
     InboundQuery,
     OutboundQuery,
     Query,
@@ -266,6 +267,11 @@ def _paths() -> dict[str, Schema]:
             "Sessions ringing and connected now", _parameters(Window, only=("site",)), _json("Live")
         ),
         "/v1/quality": _read("Data quality", _parameters(Window), _json("Quality")),
+        "/v1/coverage": _read(
+            "Did the pop-up see every answered call: CCC's answered legs joined or not, page-only sessions",
+            _parameters(Window, CoverageQuery),
+            _json("Coverage"),
+        ),
         **_ccc_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {

@@ -29,7 +29,7 @@ DEFAULT_SHORT_ABANDON_S = 5
 DEFAULT_FOLLOW_WINDOW_S = 600
 MAX_FOLLOW_WINDOW_S = 86_400
 
-CursorPart = Literal["time", "site", "id", "app", "text"]
+CursorPart = Literal["time", "site", "id", "app", "session", "leg"]
 
 
 class Cursor(tuple[Any, ...]):
@@ -47,7 +47,15 @@ class AuditCursor(Cursor):
 
 
 class CallCursor(Cursor):
-    parts = ("time", "app", "text")
+    """A call record's key: its start (sort time), SdkAppId and SessionId."""
+
+    parts = ("time", "app", "session")
+
+
+class CoverageCursor(Cursor):
+    """An unseen leg's key: its accept time, SdkAppId, SessionId and leg index."""
+
+    parts = ("time", "app", "session", "leg")
 
 
 def text(max_length: int, description: str) -> Any:
@@ -152,6 +160,16 @@ class OutboundQuery(Query):
     follow_window_s: Annotated[int, Meta(ge=1, le=MAX_FOLLOW_WINDOW_S, description="How soon.")] = (
         DEFAULT_FOLLOW_WINDOW_S
     )
+
+
+class CoverageQuery(Query):
+    agent: Agent | None = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE, description="Page size of `unseen`.")] = (
+        DEFAULT_PAGE_SIZE
+    )
+    cursor: (
+        Annotated[CoverageCursor, Meta(description="`next_cursor` of the previous page of `unseen`.")] | None
+    ) = None
 
 
 # The schema of a parameter that is not JSON: a zone is its IANA name, a cursor the text a page returned.

@@ -226,8 +226,9 @@ _CURSOR_PARTS: dict[str, Callable[[Any], bool]] = {
     "time": lambda v: _is_int(v, -(2**62), 2**62),  # BIGINT milliseconds
     "site": lambda v: _is_int(v, 0, 2**31),  # INTEGER site id
     "id": lambda v: isinstance(v, str) and 0 < len(v) <= 36 and all(32 <= ord(c) < 127 for c in v),
-    "app": lambda v: _is_int(v, 1, 2**62),  # a CCC SdkAppId
-    "text": lambda v: isinstance(v, str) and 0 < len(v) <= 128 and all(32 <= ord(c) < 127 for c in v),
+    "app": lambda v: _is_int(v, 1, 2**63),  # BIGINT SdkAppId
+    "session": lambda v: isinstance(v, str) and 0 < len(v) <= 128 and all(32 <= ord(c) < 127 for c in v),
+    "leg": lambda v: _is_int(v, 0, 2**15),  # SMALLINT leg index
 }
 
 

@@ -9,6 +9,7 @@ from service.reports.agents import agents_report
 from service.reports.audit import audit_trail
 from service.reports.calls import get_call, list_calls
 from service.reports.cards import cards_report
+from service.reports.coverage import coverage_report
 from service.reports.freshness import FreshnessHeaderMiddleware
 from service.reports.inbound import inbound_report
 from service.reports.live import live_report
@@ -31,4 +32,5 @@ routes = [
     Route("/v1/audit", audit_trail, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/live", live_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/quality", quality_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/coverage", coverage_report, methods=["GET"], middleware=_FRESHNESS),
 ]

@@ -207,6 +207,8 @@ sessions = Table(
     Index("ix_sessions_agent_email_started_at_id", "agent_email", "started_at", "id"),
     Index("ix_sessions_customer_mobile_started_at", "customer_mobile", "started_at"),
     Index("ix_sessions_customer_user_id_started_at", "customer_user_id", "started_at"),
+    # Coverage (reports/coverage.py): an app's page sessions offered in a range (migration 0012).
+    Index("ix_sessions_sdk_app_id_offered_at", "sdk_app_id", "offered_at"),
     Index(
         "ix_sessions_open",
         "last_event_at",
@@ -441,4 +443,7 @@ call_legs = Table(
     Index("ix_call_legs_sdk_app_id_agent_email_join_at", "sdk_app_id", "agent_email", "join_at"),
     Index("ix_call_legs_page_session_id", "page_session_id"),
     Index("ix_call_legs_agent_email_accept_at", "agent_email", "accept_at"),
+    # Coverage (reports/coverage.py): legs answered in a range, and its unseen ones in keyset order
+    # (migration 0012).
+    Index("ix_call_legs_accept_at_sdk_app_id_session_id_leg", "accept_at", "sdk_app_id", "session_id", "leg"),
 )

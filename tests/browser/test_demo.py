@@ -1,6 +1,7 @@
 """`calltrail demo` end to end, in a real Chromium: a newcomer clicks through a phone call and a chat with two
 customers on the workstation simulator, calls out and sends a card from the CRM pop-up (another origin), and
-sees it all stored; the database is checked afterwards."""
+sees it all stored; the database is checked afterwards, down to the simulated CCC push of the call's CDR
+joined to its page session."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from sqlalchemy import create_engine, select
 
 from service.cli import cli
 from service.storage.engine import normalize_url
-from service.storage.schema import events, sessions
+from service.storage.schema import call_legs, call_records, events, sessions
 from tests.batches import batch, body, hash_event, message_event
 from tests.browser.harness import wait_until
 from tests.servers import free_port
@@ -111,6 +112,7 @@ def test_demo_shows_a_call_a_chat_and_the_agents_actions_stored(page: Page, demo
     assert crm_url.startswith("http://localhost:")  # a second origin, and another site
     assert demo.value("site key").startswith("cts_")
     assert demo.value("read key").startswith("ctk_")
+    assert demo.value("CCC app") == "1400000001"
 
     page.goto(workstation)
     crm = page.frame_locator("#crm")
@@ -165,6 +167,32 @@ def test_demo_shows_a_call_a_chat_and_the_agents_actions_stored(page: Page, demo
         chats = sorted(by_channel["im"], key=lambda s: s["customer_user_id"])
         assert [c["customer_user_id"] for c in chats] == ["web-user-7f3a", "web-user-91c2"]
         assert all(c["outcome"] == "answered" and c["connected_at"] is not None for c in chats)
+
+        # CCC's push of the call's CDR (simulated), joined to the page's session.
+        wait_until(lambda: "CCC pushed the CDR" in page.inner_text("#ccc-state"), what="the CDR pushed")
+        with engine.connect() as conn:
+            (record,) = conn.execute(select(call_records)).mappings().all()
+            (leg,) = conn.execute(select(call_legs)).mappings().all()
+        assert record["sdk_app_id"] == 1400000001 and record["channel"] == "phone"
+        assert record["accept_at"] is not None and record["end_status"] == "ok"
+        assert leg["agent_email"] == "li.na@example.com" and leg["accept_at"] is not None
+        assert (leg["join_state"], leg["page_session_id"]) == ("joined", call["id"])
+        assert abs(leg["join_offset_ms"]) < 1_000
+
+        # The coverage report counts it as seen.
+        read_key = demo.value("read key")
+        coverage = httpx.get(
+            f"{demo.value('CallTrail service')}/v1/coverage",
+            headers={"authorization": f"Bearer {read_key}"},
+            timeout=10,
+        ).json()
+        assert coverage["totals"] == {
+            "answered_legs": 1,
+            "seen": 1,
+            "unseen": 0,
+            "ambiguous": 0,
+            "page_only": 0,
+        }
 
         with engine.connect() as conn:
             rows = conn.execute(select(events.c.page_url, events.c.seq, events.c.type)).all()

@@ -14,8 +14,9 @@ export function syncForm(state, r) {
   $("f-interval").value = INTERVALS.includes(state.interval) ? state.interval : "auto";
   $("f-channel").value = state.channel;
   $("f-agent").value = state.agent;
+  // Every view link (the nav's, and those in a view's text) keeps the filters.
+  for (const link of document.querySelectorAll("a[data-view]")) link.href = stateUrl({ ...state, view: link.dataset.view });
   for (const link of document.querySelectorAll("nav a")) {
-    link.href = stateUrl({ ...state, view: link.dataset.view });
     if (link.dataset.view === state.view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }

@@ -5,7 +5,11 @@ import { rerender } from "./state.js";
 
 export const PAGE_SIZE = 50;
 
-const pagers = { sessions: { cursors: [""], index: 0, key: "" }, audit: { cursors: [""], index: 0, key: "" } };
+const pagers = {
+  sessions: { cursors: [""], index: 0, key: "" },
+  audit: { cursors: [""], index: 0, key: "" },
+  coverage: { cursors: [""], index: 0, key: "" },
+};
 
 // The pager of a list, back at its first page when the query (key) changed.
 export function pagerFor(name, key) {

@@ -8,13 +8,15 @@ import { clearMessage, showFailure, showMessage } from "./messages.js";
 import { range, readState } from "./state.js";
 import { renderAgents } from "./views/agents.js";
 import { renderAudit } from "./views/audit.js";
+import { renderCalls } from "./views/calls.js";
 import { renderCards } from "./views/cards.js";
+import { renderCoverage } from "./views/coverage.js";
 import { renderOverview } from "./views/overview.js";
 import { renderQuality } from "./views/quality.js";
 import { renderSession } from "./views/session.js";
 import { renderSessions } from "./views/sessions.js";
 
-const RENDERERS = { overview: renderOverview, agents: renderAgents, cards: renderCards, sessions: renderSessions,
+const RENDERERS = { overview: renderOverview, calls: renderCalls, coverage: renderCoverage, agents: renderAgents, cards: renderCards, sessions: renderSessions,
   audit: renderAudit, quality: renderQuality, session: renderSession };
 
 // Each render has a number; an answer that arrives after a newer render started is dropped (isCurrent).

@@ -2,7 +2,7 @@
 
 import { BROWSER_TZ, addDays, localMidnight, todayIn, validTz } from "./dates.js";
 
-const VIEWS = ["overview", "agents", "cards", "sessions", "audit", "quality", "session"];
+const VIEWS = ["overview", "calls", "coverage", "agents", "cards", "sessions", "audit", "quality", "session"];
 export const INTERVALS = ["15m", "30m", "hour", "day", "week"];
 
 export function readState() {
