@@ -26,6 +26,7 @@ from service.domain.call_parsing import parse_im_cdr, parse_push, parse_tel_cdr
 from service.domain.call_records import (
     PULL_IM_CDRS,
     PULL_TEL_CDR,
+    CallLeg,
     CallRecord,
     CallRecordError,
     RecordingRef,
@@ -212,9 +213,29 @@ def _recording(ref: RecordingRef) -> dict[str, object]:
     }
 
 
+def legs_of(record: CallRecord) -> tuple[CallLeg, ...]:
+    """The record's agent legs; a record that lists none but names its agent (a chat or video session, which
+    CCC sends without ServeParticipants, or an older CDR) has one, from its SeatUser and its own times, so
+    that it too can join the page session that showed it and count in coverage."""
+    if record.legs or record.agent_email is None:
+        return record.legs
+    return (
+        CallLeg(
+            agent_email=record.agent_email,
+            start_ms=record.ring_ms if record.ring_ms is not None else record.start_ms,
+            ring_ms=record.ring_ms,
+            accept_ms=record.accept_ms,
+            end_ms=record.end_ms,
+            end_status=record.end_status,
+            skill_group_id=record.queued_skill_group_id,
+            skill_group_name=record.queued_skill_group_name,
+        ),
+    )
+
+
 def leg_rows_of(record: CallRecord) -> list[dict[str, Any]]:
     rows = []
-    for index, leg in enumerate(record.legs):
+    for index, leg in enumerate(legs_of(record)):
         join_at = leg.ring_ms if leg.ring_ms is not None else leg.start_ms
         rows.append(
             {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from tests.batches import batch, hash_event
 from tests.ccc.call_records import AGENT, RULES, S, cdr, page_call, page_hash, recording_push, store
 from tests.ccc.pushes import APP_A, basic, push
 from tests.conftest import ORIGIN, running_app
-from tests.projection_helpers import T0, ingest, rebuild_all
+from tests.projection_helpers import T0, hash_row, ingest, rebuild_all
 
 
 def record_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -204,4 +205,27 @@ def test_a_page_session_projected_while_a_push_is_uncommitted_still_joins(
     finally:
         writer.dispose()
     (leg,) = leg_rows(engine)
+    assert leg["join_state"] == "joined" and leg["page_session_id"] == page_ids(engine)[0]
+
+
+def test_a_chat_without_legs_joins_by_its_agent_and_user_id(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    chat = {
+        "SdkAppId": APP_A,
+        "SessionId": "chat-1",
+        "UserId": "wx-user-7",
+        "StartTimestamp": S,
+        "RingTimestamp": S + 4,
+        "AcceptTimestamp": S + 6,
+        "EndedTimestamp": S + 300,
+        "EndStatusString": "ok",
+        "SeatUser": {"Mail": AGENT, "UserId": AGENT},
+    }
+    store(engine, "imcdr", chat)
+    page_id = str(uuid.uuid4())
+    chat_hash = f"#?userId=wx-user-7&status=100&type=im&agentEmail=ann%40x.com&sdkAppId={APP_A}"
+    ingest(settings, [[hash_row(site.id, page_id, 1, (S + 4) * 1000 + 300, chat_hash)]])
+    (leg,) = leg_rows(engine)
+    assert (leg["channel"], leg["customer"], leg["accept_at"]) == ("chat", "wx-user-7", (S + 6) * 1000)
     assert leg["join_state"] == "joined" and leg["page_session_id"] == page_ids(engine)[0]
