@@ -9,9 +9,11 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from logging import getLogger
 
 from service import telemetry
 from service.admin.registry import SiteDirectory
+from service.ccc.sync import Project, SyncScheduler
 from service.config import Settings
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
@@ -36,6 +38,7 @@ POSTGRES_GIL_SWITCH_INTERVAL_S = 0.0005
 # startup the process freezes what exists (modules, engines, caches: it stays for the process's life) out of
 # the collector's sight, and collects less often (docs/design.md, "The ingestion hot path").
 GC_THRESHOLDS = (10_000, 50, 100)
+log = getLogger("calltrail.ccc")
 
 
 def session_timeouts(settings: Settings) -> Timeouts:
@@ -67,10 +70,30 @@ def make_writer(settings: Settings, sqlite: bool) -> IngestWriter:
     )
 
 
+def start_ccc_sync(settings: Settings, project: Project | None) -> SyncScheduler | None:
+    """The scheduled reconciliation with CCC's API (``CALLTRAIL_CCC_SYNC_INTERVAL_S``), started, or None
+    when it is off, the API key is missing, or no projection hook was given (``calltrail serve`` gives one:
+    service/cli/server.py)."""
+    if settings.ccc_sync_interval_s > 0 and project is None:
+        log.warning(
+            "CALLTRAIL_CCC_SYNC_INTERVAL_S is set, but this app was made without the call records' "
+            "projection hook (run it with `calltrail serve`): the scheduled reconciliation with CCC is off"
+        )
+        return None
+    scheduler = (
+        None if project is None else SyncScheduler.from_settings(settings, pii_policy(settings), project)
+    )
+    if scheduler is not None:
+        scheduler.start()
+    return scheduler
+
+
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[AppState]:
+async def running(settings: Settings, *, ccc_project: Project | None = None) -> AsyncIterator[AppState]:
     """The worker's state, from a checked schema to a drained writer: entered on the serving event loop
-    (PostgreSQL's writer commits there), left once the server has finished the requests in flight."""
+    (PostgreSQL's writer commits there), left once the server has finished the requests in flight. With
+    ``ccc_project`` (the projection hook of pulled records) and ``CALLTRAIL_CCC_SYNC_INTERVAL_S``, the
+    scheduled reconciliation with CCC runs in a thread meanwhile."""
     sqlite = is_sqlite_url(settings.database_url)
     sys.setswitchinterval(SQLITE_GIL_SWITCH_INTERVAL_S if sqlite else POSTGRES_GIL_SWITCH_INTERVAL_S)
     read_engine = make_engine(settings, "read")
@@ -80,7 +103,9 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
         check_current(read_engine)
         writer = make_writer(settings, sqlite)
         writer.start()
+        ccc_sync: SyncScheduler | None = None
         try:
+            ccc_sync = start_ccc_sync(settings, ccc_project)
             state = AppState(
                 settings=settings,
                 read_engine=read_engine,
@@ -99,6 +124,8 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
             gc.set_threshold(*GC_THRESHOLDS)
             yield state
         finally:
+            if ccc_sync is not None:
+                ccc_sync.stop()  # between two pages; a page in flight is rolled back or committed whole
             # Commit whatever the last requests left queued.
             await writer.shutdown(WRITER_DRAIN_TIMEOUT_S)
     finally:

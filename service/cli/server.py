@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
 from service.storage.migrations import upgrade
 from service.telemetry import MULTIPROC_ENV
+
+if TYPE_CHECKING:
+    from service.app import CallTrailApp
 
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
 
@@ -26,6 +30,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def served_app() -> CallTrailApp:
+    """`calltrail serve`'s app, made by uvicorn in each worker: the service with the projection hook of
+    pulled CCC records (service/cli/ccc.py), which its scheduled reconciliation calls."""
+    from service.app import create_app
+    from service.cli.ccc import project_call_records_placeholder
+
+    return create_app(ccc_project=project_call_records_placeholder)
 
 
 @cli.command()
@@ -58,7 +71,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             err=True,
         )
     uvicorn.run(
-        "service.app:create_app",
+        "service.cli.server:served_app",
         factory=True,
         host=settings.host,
         port=settings.port,
