@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner, Result
@@ -696,3 +696,53 @@ def test_the_settings_refuse_a_bad_protocol_endpoint_interval_and_half_a_key() -
     assert (settings.ccc_api_endpoint, settings.ccc_api_protocol) == ("127.0.0.1:8443", "http")
     assert settings.ccc_sync_interval_s == 300 and settings.ccc_sync_lookback_s == 86400
     assert settings.has_ccc_api_key
+
+
+@pytest.mark.anyio
+async def test_the_app_runs_the_scheduled_sync_with_its_projection_hook_and_only_with_one(
+    fake: FakeCccApi,
+    settings: Settings,
+    writer: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import anyio
+
+    import service.ccc.sync as sync_module
+    from service.app import create_app
+    from service.cli.server import served_app
+
+    monkeypatch.setattr(sync_module, "FIRST_RUN_DELAY_S", 0.01)
+    add_app(writer, APP, "none")
+    fake.tel_cdrs[APP] = [tel_cdr(0, now_ms() // 1000 - 600)]
+    configured = settings.replace(
+        ccc_secret_id=SECRET_ID, ccc_secret_key=SECRET_KEY, ccc_api_endpoint=fake.endpoint,
+        ccc_api_protocol="http", ccc_sync_interval_s=60,
+    )  # fmt: skip
+
+    without = create_app(configured)
+    with caplog.at_level(logging.WARNING, "calltrail.ccc"):
+        async with without.router.lifespan_context(without):
+            await anyio.sleep(0.2)
+    assert fake.requests() == []
+    assert "without the call records' projection hook" in caplog.text
+
+    projection = Projection()
+    app = create_app(configured, ccc_project=projection)
+    async with app.router.lifespan_context(app):
+        with anyio.fail_after(10):
+            while not projection.sessions:
+                await anyio.sleep(0.02)
+    assert projection.sessions == ["tel-00000"]
+    with writer.connect() as conn:
+        state = sync_state(conn, APP, TEL_CDR)
+    assert state is not None and state.scheduled_end_ms is not None
+
+    # `calltrail serve`'s factory (uvicorn's, in each worker) passes the CLI's one hook.
+    import service.app
+    from service.cli.ccc import project_call_records_placeholder
+
+    made: dict[str, object] = {}
+    monkeypatch.setattr(service.app, "create_app", lambda **kwargs: made.update(kwargs) or "app")
+    assert cast(object, served_app()) == "app"
+    assert made == {"ccc_project": project_call_records_placeholder}
