@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from logging import getLogger
 
+import anyio.to_thread
+
 from service import telemetry
 from service.admin.registry import SiteDirectory
 from service.ccc.sync import Project, SyncScheduler
@@ -125,7 +127,8 @@ async def running(settings: Settings, *, ccc_project: Project | None = None) -> 
             yield state
         finally:
             if ccc_sync is not None:
-                ccc_sync.stop()  # between two pages; a page in flight is rolled back or committed whole
+                # Between two pages (a page in flight commits or rolls back whole), off the event loop.
+                await anyio.to_thread.run_sync(ccc_sync.stop)
             # Commit whatever the last requests left queued.
             await writer.shutdown(WRITER_DRAIN_TIMEOUT_S)
     finally:

@@ -410,10 +410,18 @@ class ScheduledSync:
 
     def _run(self, sdk_app_id: int, action: Action) -> ScheduledResult:
         now = self.clock()
-        if not acquire_lease(self.engine, sdk_app_id, action, self.holder, now=now, lease_ms=self.lease_ms):
+        try:
+            leased = acquire_lease(
+                self.engine, sdk_app_id, action, self.holder, now=now, lease_ms=self.lease_ms
+            )
+            window = self.window(sdk_app_id, action, now)
+        except Exception as error:  # the database is away, say: the next app may fare no better, but try
+            text = _error_text(error)
+            log.warning("CCC scheduled sync of app %d %s failed: %s", sdk_app_id, action, text)
+            return ScheduledResult(sdk_app_id, action, "failed", error=text)
+        if not leased:
             log.debug("CCC scheduled sync: app %d %s is leased by another worker", sdk_app_id, action)
             return ScheduledResult(sdk_app_id, action, "skipped")
-        window = self.window(sdk_app_id, action, now)
         report = ActionReport(action)
         try:
             options: PullOptions = {**self.pull_options, "clip": True, "stats": report.pull}
@@ -448,10 +456,8 @@ class ScheduledSync:
         except _Stopped:
             self._release(sdk_app_id, action)
             return ScheduledResult(sdk_app_id, action, "failed", window, report, "stopped")
-        except Exception as error:
-            # A CccError's text is the API's code, message and RequestId; a database error's has no
-            # parameters (hide_parameters). Neither holds the API key. The next interval tries again.
-            text = f"{type(error).__name__}: {error}"[:500]
+        except Exception as error:  # logged (_error_text holds no secret); the next interval tries again
+            text = _error_text(error)
             log.warning("CCC scheduled sync of app %d %s failed: %s", sdk_app_id, action, text)
             self._release(sdk_app_id, action)
             return ScheduledResult(sdk_app_id, action, "failed", window, report, text)
@@ -462,6 +468,12 @@ class ScheduledSync:
                 release_lease(conn, sdk_app_id, action, self.holder)
         except Exception:  # the lease then expires by itself
             log.warning("CCC scheduled sync: could not release the lease of app %d %s", sdk_app_id, action)
+
+
+def _error_text(error: Exception) -> str:
+    """What the log says of a failure: a CccError's text is the API's code, message and RequestId, a database
+    error's has no parameters (the engines hide them); neither holds the API key."""
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 def sdk_from_settings(settings: Settings) -> CccSdk:
@@ -521,5 +533,5 @@ class SyncScheduler:
             try:
                 self.sync.run_once()
             except Exception as error:  # listing the apps failed: the database is away, say
-                log.warning("CCC scheduled sync failed: %s", f"{type(error).__name__}: {error}"[:500])
+                log.warning("CCC scheduled sync failed: %s", _error_text(error))
             delay = self.interval_s
