@@ -356,8 +356,8 @@ class Settings:
     ccc_secret_key: str = setting(
         "",
         _parse_secret,
-        "SecretKey of that API key. Never logged, shown or stored in the database; give the key read "
-        "access to CCC only (`QcloudCCCReadOnlyAccess`).",
+        "SecretKey of that API key. Never logged, shown or stored in the database; give the key's user "
+        "read access to CCC and nothing else.",
         secret=True,
     )
     ccc_api_endpoint: str = setting(
