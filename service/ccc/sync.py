@@ -434,7 +434,7 @@ class ScheduledSync:
                     if not held:
                         raise LeaseLost(f"the lease of app {sdk_app_id} {action} was taken over")
                 _counted(report, page, counts)
-                if self.should_stop():
+                if page.next_cursor is not None and self.should_stop():
                     raise _Stopped
             with self.engine.begin() as conn:
                 release_lease(conn, sdk_app_id, action, self.holder, completed_end_ms=window[1])
