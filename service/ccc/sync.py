@@ -115,11 +115,9 @@ class ActionReport:
     complete: bool = False
 
 
-def store_page(
-    conn: Connection, page: Page, *, policy: PiiPolicy, project: Project, report: ActionReport
-) -> tuple[int, int, int]:
-    """A page's records into the raw log and the projection hook, in the caller's transaction; the
-    counts (stored, already stored, unreadable) are added to ``report`` (and returned) once it commits."""
+def store_page(conn: Connection, page: Page, *, policy: PiiPolicy, project: Project) -> tuple[int, int, int]:
+    """A page's records into the raw log, then the projection hook, in the caller's transaction; what it
+    counted (stored new, already stored, unreadable), for the caller to add once the transaction commits."""
     received_at = now_ms()
     stored = already = unreadable = 0
     sessions: dict[str, None] = {}  # in order, once each
@@ -323,7 +321,7 @@ def sync_range(
         for page in pages:
             seen = True
             with engine.begin() as conn:
-                counts = store_page(conn, page, policy=policy, project=project, report=report)
+                counts = store_page(conn, page, policy=policy, project=project)
                 save_cursor(conn, sdk_app_id, action, span, page.next_cursor)
             _counted(report, page, counts)
             if on_page is not None:
@@ -427,7 +425,7 @@ class ScheduledSync:
             options: PullOptions = {**self.pull_options, "clip": True, "stats": report.pull}
             for page in iter_pages(self.api, action, sdk_app_id, *window, now_ms=now, **options):
                 with self.engine.begin() as conn:
-                    counts = store_page(conn, page, policy=self.policy, project=self.project, report=report)
+                    counts = store_page(conn, page, policy=self.policy, project=self.project)
                     held = extend_lease(
                         conn, sdk_app_id, action, self.holder, now=self.clock(), lease_ms=self.lease_ms
                     )
