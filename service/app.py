@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
+from service.ccc.sync import Project
 from service.config import Settings
 from service.contract import openapi
 from service.http import ccc, dashboard, health, observability, shim
@@ -51,12 +52,14 @@ class CallTrailApp(Starlette):
             await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> CallTrailApp:
+def create_app(settings: Settings | None = None, *, ccc_project: Project | None = None) -> CallTrailApp:
+    """The app; ``ccc_project`` replaces the projection the scheduled reconciliation with CCC runs on each
+    page of pulled records (service/runtime.py), for tests."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running(settings) as state:
+        async with running(settings, ccc_project=ccc_project) as state:
             app.state.calltrail = state
             yield
 

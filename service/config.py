@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 from limits import parse_many
 
 DEFAULT_DATABASE_URL = "sqlite:///calltrail.db"
+MIN_SYNC_INTERVAL_S = 60
+MAX_SYNC_LOOKBACK_S = 179 * 86400  # CCC answers for the last 180 days only
 N = TypeVar("N", int, float)
 
 
@@ -88,6 +91,33 @@ def _parse_public_url(raw: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+_ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def _parse_endpoint(raw: str) -> str:
+    """host[:port], no scheme or path (CCC's SDK also sends and signs it as the Host header)."""
+    value = raw.strip()
+    if not _ENDPOINT.fullmatch(value):
+        raise ValueError(
+            f"expected host[:port] without a scheme or path, like ccc.tencentcloudapi.com, got {raw!r}"
+        )
+    return value
+
+
+def _parse_sync_interval(raw: str) -> int:
+    value = _parse_int(0, 7 * 86400)(raw)
+    if 0 < value < MIN_SYNC_INTERVAL_S:
+        raise ValueError(f"expected 0 (off) or at least {MIN_SYNC_INTERVAL_S} seconds, got {value}")
+    return value
+
+
+def _parse_secret(raw: str) -> str:
+    # Never echo the value: the message may reach a log.
+    if raw != raw.strip() or not raw.isprintable():
+        raise ValueError("must not have spaces around it or control characters (value not shown)")
+    return raw
+
+
 def _parse_text(raw: str) -> str:
     value = raw.strip()
     if not value:
@@ -101,10 +131,16 @@ def setting(
     doc: str,
     *,
     former_env: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """A field of ``Settings``: its default, how its variable is parsed, and what it means (the docs' text).
-    ``former_env`` is the variable's earlier name, still read when the current one is not set."""
-    return field(default=default, metadata={"parse": parse, "doc": doc, "former_env": former_env})
+    ``former_env`` is the variable's earlier name, still read when the current one is not set. A ``secret``
+    is left out of the settings' ``repr`` (and so out of any log line or traceback that shows them)."""
+    return field(
+        default=default,
+        repr=not secret,
+        metadata={"parse": parse, "doc": doc, "former_env": former_env},
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,6 +351,48 @@ class Settings:
         _parse_text,
         "The secret of `hmac` mode, at least 16 characters (required there). Keep it stable and "
         "secret: a new key gives every caller a new token.",
+        secret=True,
+    )
+    ccc_secret_id: str = setting(
+        "",
+        _parse_secret,
+        "SecretId of the Tencent Cloud API key (CAM) the pull from CCC's API signs with "
+        "(`calltrail ccc sync`, the scheduled reconciliation; docs/ccc.md). Set it with "
+        "`CALLTRAIL_CCC_SECRET_KEY`, or neither. Never logged, shown or stored in the database.",
+        secret=True,
+    )
+    ccc_secret_key: str = setting(
+        "",
+        _parse_secret,
+        "SecretKey of that API key. Never logged, shown or stored in the database; give the key's user "
+        "read access to CCC and nothing else.",
+        secret=True,
+    )
+    ccc_api_endpoint: str = setting(
+        "ccc.tencentcloudapi.com",
+        _parse_endpoint,
+        "Host[:port] of CCC's API, without a scheme (the international site: "
+        "`ccc.intl.tencentcloudapi.com`).",
+    )
+    ccc_api_protocol: Literal["https", "http"] = setting(
+        "https",
+        _parse_choice("https", "http"),
+        "`https`, or `http` only for a test server on loopback; anything else is refused.",
+    )
+    ccc_sync_interval_s: int = setting(
+        0,
+        _parse_sync_interval,
+        "Seconds between the service's scheduled reconciliations with CCC's API (each registered app's "
+        "DescribeTelCdr and DescribeIMCdrs of the recent past into the raw log); `0`, the default, is off, "
+        f"else at least {MIN_SYNC_INTERVAL_S}. Needs the API key. With several workers or hosts one of them "
+        "pulls each window (a lease in the database).",
+    )
+    ccc_sync_lookback_s: int = setting(
+        86400,
+        _parse_int(60, MAX_SYNC_LOOKBACK_S),
+        "How far before the end of the last completed scheduled window each scheduled run starts pulling "
+        "again, in seconds (CCC's records can appear late; what is pulled twice is stored once). "
+        "At most 179 days.",
     )
     log_level: str = setting(
         "info",
@@ -347,12 +425,18 @@ class Settings:
             problems.append("CALLTRAIL_CONNECTED_TIMEOUT_S: must be at least CALLTRAIL_RINGING_TIMEOUT_S")
         if values.get("pii_mode") == "hmac" and len(values.get("pii_key", "")) < 16:
             problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
+        if bool(values.get("ccc_secret_id")) != bool(values.get("ccc_secret_key")):
+            problems.append("CALLTRAIL_CCC_SECRET_ID and CALLTRAIL_CCC_SECRET_KEY: set both or neither")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def has_ccc_api_key(self) -> bool:
+        return bool(self.ccc_secret_id and self.ccc_secret_key)
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,11 +7,16 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from logging import getLogger
+
+import anyio.to_thread
+from sqlalchemy import Connection
 
 from service import telemetry
 from service.admin.registry import SiteDirectory
+from service.ccc.sync import Project, SyncScheduler
 from service.config import Settings
 from service.domain.call_join import JoinRules
 from service.domain.pii import PiiPolicy
@@ -20,6 +25,7 @@ from service.http.state import AppState
 from service.ingest.loop_writer import LoopEventWriter, ProjectionThread
 from service.ingest.ratelimit import RateLimits
 from service.ingest.writer import EventWriter, IngestWriter
+from service.projection.call_records import project_call_sessions
 from service.projection.queue import QueuedProjection
 from service.storage.engine import asyncpg_dsn, is_sqlite_url, make_engine, make_transactor
 from service.storage.migrations import check_current
@@ -37,6 +43,7 @@ POSTGRES_GIL_SWITCH_INTERVAL_S = 0.0005
 # startup the process freezes what exists (modules, engines, caches: it stays for the process's life) out of
 # the collector's sight, and collects less often (docs/design.md, "The ingestion hot path").
 GC_THRESHOLDS = (10_000, 50, 100)
+log = getLogger("calltrail.ccc")
 
 
 def session_timeouts(settings: Settings) -> Timeouts:
@@ -74,10 +81,32 @@ def make_writer(settings: Settings, sqlite: bool) -> IngestWriter:
     )
 
 
+def ccc_projection(settings: Settings) -> Project:
+    """The projection of pulled CCC records into call records and their joins (projection/call_records.py),
+    in the transaction that stored them, as the push receiver does for pushes."""
+    rules = join_rules(settings)
+
+    def project(conn: Connection, sdk_app_id: int, session_ids: Sequence[str]) -> None:
+        project_call_sessions(conn, [(sdk_app_id, session_id) for session_id in session_ids], rules)
+
+    return project
+
+
+def start_ccc_sync(settings: Settings, project: Project) -> SyncScheduler | None:
+    """The scheduled reconciliation with CCC's API (``CALLTRAIL_CCC_SYNC_INTERVAL_S``), started, or None
+    when it is off or the API key is missing."""
+    scheduler = SyncScheduler.from_settings(settings, pii_policy(settings), project)
+    if scheduler is not None:
+        scheduler.start()
+    return scheduler
+
+
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[AppState]:
+async def running(settings: Settings, *, ccc_project: Project | None = None) -> AsyncIterator[AppState]:
     """The worker's state, from a checked schema to a drained writer: entered on the serving event loop
-    (PostgreSQL's writer commits there), left once the server has finished the requests in flight."""
+    (PostgreSQL's writer commits there), left once the server has finished the requests in flight. With
+    ``CALLTRAIL_CCC_SYNC_INTERVAL_S``, the scheduled reconciliation with CCC runs in a thread meanwhile,
+    projecting what it pulls with ``ccc_project`` (by default ``ccc_projection``; tests pass their own)."""
     sqlite = is_sqlite_url(settings.database_url)
     sys.setswitchinterval(SQLITE_GIL_SWITCH_INTERVAL_S if sqlite else POSTGRES_GIL_SWITCH_INTERVAL_S)
     read_engine = make_engine(settings, "read")
@@ -87,7 +116,9 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
         check_current(read_engine)
         writer = make_writer(settings, sqlite)
         writer.start()
+        ccc_sync: SyncScheduler | None = None
         try:
+            ccc_sync = start_ccc_sync(settings, ccc_project or ccc_projection(settings))
             state = AppState(
                 settings=settings,
                 read_engine=read_engine,
@@ -107,6 +138,9 @@ async def running(settings: Settings) -> AsyncIterator[AppState]:
             gc.set_threshold(*GC_THRESHOLDS)
             yield state
         finally:
+            if ccc_sync is not None:
+                # Between two pages (a page in flight commits or rolls back whole), off the event loop.
+                await anyio.to_thread.run_sync(ccc_sync.stop)
             # Commit whatever the last requests left queued.
             await writer.shutdown(WRITER_DRAIN_TIMEOUT_S)
     finally:

@@ -94,6 +94,24 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by the limit they hit: ip, site or ccc_app.",
     ["limit"],
 )
+CCC_SYNC_RECORDS = Counter(
+    "calltrail_ccc_sync_records_total",
+    "Records pulled from CCC's API (calltrail ccc sync and the scheduled reconciliation), by action and "
+    "result: stored (new), duplicate (stored before) or unreadable (stored, but no SessionId could be read).",
+    ["action", "result"],
+)
+CCC_SYNC_RUNS = Counter(
+    "calltrail_ccc_sync_runs_total",
+    "Scheduled reconciliation runs per app and action, by result: ok, failed, or skipped (another worker "
+    "holds the lease).",
+    ["action", "result"],
+)
+
+
+def count_ccc_sync(action: str, stored: int, duplicate: int, unreadable: int) -> None:
+    for result, count in (("stored", stored), ("duplicate", duplicate), ("unreadable", unreadable)):
+        if count:
+            CCC_SYNC_RECORDS.labels(action, result).inc(count)
 
 
 @functools.cache

@@ -2,11 +2,8 @@
 by app and offer time
 
 Revision ID: 0012
-Revises: 0009
-Create Date: 2026-12-05
-
-Written on a branch whose head was 0009; 0010 and 0011 are on other branches, and main re-chains this one
-after them when they merge (only its down_revision changes).
+Revises: 0010
+Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
@@ -14,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

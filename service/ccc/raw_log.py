@@ -28,7 +28,7 @@ class RawRecordRow(TypedDict):
     push_uuid: str | None
     received_at: int  # ms since the epoch
     body: str  # the JSON body as received
-    session_id: str | None  # the SessionId it describes (projection/call_records.session_of)
+    session_id: str | None  # the SessionId it describes (domain/call_parsing.session_of)
     problem: str | None  # why it cannot be read as a record, when it cannot
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from service.http.deadlines import DeadlineProtocol
 from service.logs import configure_logging, logging_config
 from service.storage.migrations import upgrade
 from service.telemetry import MULTIPROC_ENV
+
+if TYPE_CHECKING:
+    pass
 
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
 

@@ -14,6 +14,7 @@ read through ``RawFields`` (raw_fields.py: what is tolerated, what raises ``Call
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from service.domain.call_records import (
@@ -115,6 +116,53 @@ def parse_push(action: str, body: Mapping[str, object]) -> CallRecord | Recordin
     if action in (PUSH_RECORD, PUSH_VOICEMAIL):
         return parse_recording_push(body, "record" if action == PUSH_RECORD else "voicemail")
     raise CallRecordError("action", f"unknown push action {action!r:.40}")
+
+
+# --- a stored raw record, by its source and action ------------------------------------------------------
+
+MAX_SESSION_ID_CHARS = 128  # the stored columns' width; CCC's ids are a few dozen characters
+
+
+def read_raw(sdk_app_id: int, source: str, action: str | None, body: str) -> CallRecord | RecordingRef | None:
+    """A raw record as a call record or a recording; None for an action that describes no session (CCC
+    may add data types: they are kept raw). A record that cannot be read raises ``CallRecordError``."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise CallRecordError("body", "not JSON") from None
+    if not isinstance(document, dict):
+        raise CallRecordError("body", "not a JSON object")
+    if source == "pull":
+        if action == PULL_TEL_CDR:
+            return parse_tel_cdr(document, sdk_app_id)
+        if action == PULL_IM_CDRS:
+            return parse_im_cdr(document, sdk_app_id)
+        return None
+    if action is None:
+        return None
+    try:
+        item = parse_push(action, document)
+    except CallRecordError as exc:
+        if exc.field == "action":
+            return None
+        raise
+    if item.sdk_app_id != sdk_app_id:
+        raise CallRecordError("SdkAppId", f"is {item.sdk_app_id}, stored for the app {sdk_app_id}")
+    return item
+
+
+def session_of(sdk_app_id: int, source: str, action: str | None, body: str) -> tuple[str | None, str | None]:
+    """(SessionId, problem) of a raw record: the session it describes, or why it cannot be read; (None,
+    None) for an action that describes no session."""
+    try:
+        item = read_raw(sdk_app_id, source, action, body)
+    except CallRecordError as exc:
+        return None, str(exc)[:1000]
+    if item is None:
+        return None, None
+    if len(item.session_id) > MAX_SESSION_ID_CHARS:
+        return None, f"SessionId: longer than {MAX_SESSION_ID_CHARS} characters"
+    return item.session_id, None
 
 
 def _phone(fields: RawFields, *, sdk_app_id: int | None, source: str) -> CallRecord:

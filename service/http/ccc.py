@@ -46,10 +46,11 @@ from service.ccc.push import (
 )
 from service.ccc.raw_log import RawRecordRow, store_record
 from service.ccc.tokens import issue_token_for_client
+from service.domain.call_parsing import session_of
 from service.domain.instants import now_ms
 from service.http.responses import JSONResponse
 from service.http.state import AppState, app_state
-from service.projection.call_records import project_call_sessions, session_of
+from service.projection.call_records import project_call_sessions
 from service.storage.failures import classify_failure
 
 log = logging.getLogger("calltrail.ccc")

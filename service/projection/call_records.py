@@ -22,10 +22,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 
 from service.domain.call_join import JoinRules, LegSide
 from service.domain.call_merge import merge
-from service.domain.call_parsing import parse_im_cdr, parse_push, parse_tel_cdr
+from service.domain.call_parsing import read_raw, session_of
 from service.domain.call_records import (
-    PULL_IM_CDRS,
-    PULL_TEL_CDR,
     CallLeg,
     CallRecord,
     CallRecordError,
@@ -37,49 +35,6 @@ from service.projection.statements import chunks, clip, lock
 from service.storage.schema import call_legs, call_records, ccc_raw_records
 
 SessionKey = tuple[int, str]
-MAX_SESSION_ID_CHARS = 128  # the columns' width; CCC's ids are a few dozen characters
-
-
-def read_raw(sdk_app_id: int, source: str, action: str | None, body: str) -> CallRecord | RecordingRef | None:
-    """A raw record as a call record or a recording; None for an action that describes no session (CCC
-    may add data types: they are kept raw). A record that cannot be read raises ``CallRecordError``."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise CallRecordError("body", "not JSON") from None
-    if not isinstance(document, dict):
-        raise CallRecordError("body", "not a JSON object")
-    if source == "pull":
-        if action == PULL_TEL_CDR:
-            return parse_tel_cdr(document, sdk_app_id)
-        if action == PULL_IM_CDRS:
-            return parse_im_cdr(document, sdk_app_id)
-        return None
-    if action is None:
-        return None
-    try:
-        item = parse_push(action, document)
-    except CallRecordError as exc:
-        if exc.field == "action":
-            return None
-        raise
-    if item.sdk_app_id != sdk_app_id:
-        raise CallRecordError("SdkAppId", f"is {item.sdk_app_id}, stored for the app {sdk_app_id}")
-    return item
-
-
-def session_of(sdk_app_id: int, source: str, action: str | None, body: str) -> tuple[str | None, str | None]:
-    """(SessionId, problem) of a raw record: the session it describes, or why it cannot be read; (None,
-    None) for an action that describes no session."""
-    try:
-        item = read_raw(sdk_app_id, source, action, body)
-    except CallRecordError as exc:
-        return None, str(exc)[:1000]
-    if item is None:
-        return None, None
-    if len(item.session_id) > MAX_SESSION_ID_CHARS:
-        return None, f"SessionId: longer than {MAX_SESSION_ID_CHARS} characters"
-    return item.session_id, None
 
 
 def project_call_sessions(conn: Connection, keys: Iterable[SessionKey], rules: JoinRules) -> None:

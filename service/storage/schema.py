@@ -447,3 +447,28 @@ call_legs = Table(
     # (migration 0012).
     Index("ix_call_legs_accept_at_sdk_app_id_session_id_leg", "accept_at", "sdk_app_id", "session_id", "leg"),
 )
+
+# Where the pull from CCC's API (service/ccc/sync.py) stands, per app and action (`DescribeTelCdr`,
+# `DescribeIMCdrs`). A manual range sync (`calltrail ccc sync`) keeps its range and the cursor to resume from
+# (pull.PullCursor's text) while it runs, committed with each page's records; a completed one clears them.
+# The scheduled reconciliation takes the lease (`lease_holder`, `lease_expires_at`) before it pulls, so that
+# one worker process at a time does, and keeps the end of its last completed window. Times are ms since the
+# epoch. Never a credential: the API key lives in the environment only.
+ccc_sync_state = Table(
+    "ccc_sync_state",
+    metadata,
+    Column("sdk_app_id", BigInteger, primary_key=True),
+    Column("action", String(64), primary_key=True),
+    Column("range_start_ms", BigInteger, nullable=True),
+    Column("range_end_ms", BigInteger, nullable=True),
+    Column("cursor", String(40), nullable=True),
+    Column("lease_holder", String(128), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("scheduled_end_ms", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    CheckConstraint(
+        "(cursor IS NULL AND range_start_ms IS NULL AND range_end_ms IS NULL) OR "
+        "(cursor IS NOT NULL AND range_start_ms IS NOT NULL AND range_end_ms IS NOT NULL)",
+        name="range_cursor",
+    ),
+)

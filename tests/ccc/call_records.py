@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from service.admin.registry import Site
 from service.ccc.raw_log import RawRecordRow, store_record
 from service.domain.call_join import JoinRules
+from service.domain.call_parsing import session_of
 from service.domain.instants import now_ms
-from service.projection.call_records import project_call_sessions, session_of
+from service.projection.call_records import project_call_sessions
 from tests.ccc.pushes import APP_A
 from tests.projection_helpers import T0, hash_row
 

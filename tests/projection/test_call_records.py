@@ -17,8 +17,9 @@ from service.admin.registry import Site
 from service.ccc.apps import add_app
 from service.ccc.raw_log import RawRecordRow, store_record
 from service.config import Settings
+from service.domain.call_parsing import session_of
 from service.domain.instants import now_ms
-from service.projection.call_records import project_call_sessions, session_of
+from service.projection.call_records import project_call_sessions
 from service.storage.engine import make_engine
 from service.storage.schema import call_legs, call_records, ccc_raw_records, sessions
 from tests.batches import batch, hash_event

@@ -20,7 +20,8 @@ from service.ccc.apps import add_app
 from service.ccc.raw_log import store_record
 from service.config import Settings
 from service.contract.models import Call, CallDetail, CallPage, SessionDetail
-from service.projection.call_records import project_call_sessions, session_of
+from service.domain.call_parsing import session_of
+from service.projection.call_records import project_call_sessions
 from service.reports.call_records import CALL_FIELDS
 from tests.ccc.call_records import AGENT, RULES, S, cdr, page_call, store
 from tests.ccc.pushes import APP_A, APP_B

@@ -20,8 +20,9 @@ from service.ccc.raw_log import RawRecordRow, store_record
 from service.config import Settings
 from service.contract.models import Coverage
 from service.domain.call_join import JoinRules
+from service.domain.call_parsing import session_of
 from service.domain.instants import now_ms
-from service.projection.call_records import project_call_sessions, session_of
+from service.projection.call_records import project_call_sessions
 from service.storage.events import EventRow
 from service.storage.schema import call_legs
 from tests.conftest import running_app
