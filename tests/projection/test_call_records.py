@@ -230,3 +230,28 @@ def test_a_chat_without_legs_joins_by_its_agent_and_user_id(
     (leg,) = leg_rows(engine)
     assert (leg["channel"], leg["customer"], leg["accept_at"]) == ("chat", "wx-user-7", (S + 6) * 1000)
     assert leg["join_state"] == "joined" and leg["page_session_id"] == page_ids(engine)[0]
+
+
+def test_a_push_and_a_pull_of_one_call_make_one_record(engine: Engine) -> None:
+    store(engine, "cdr", cdr("s1"))
+    pulled = {key: value for key, value in cdr("s1", EndStatusString="ok").items() if key != "SdkAppId"}
+    body = orjson.dumps(pulled).decode()
+    session_id, problem = session_of(APP_A, "pull", "DescribeTelCdr", body)
+    assert (session_id, problem) == ("s1", None)
+    row: RawRecordRow = {
+        "sdk_app_id": APP_A,
+        "source": "pull",
+        "action": "DescribeTelCdr",
+        "version": None,
+        "push_uuid": "pull:1",
+        "received_at": now_ms(),
+        "body": body,
+        "session_id": session_id,
+        "problem": None,
+    }
+    with engine.begin() as conn:
+        store_record(conn, row)
+        project_call_sessions(conn, [(APP_A, "s1")], RULES)
+    (record,) = record_rows(engine)
+    assert orjson.loads(record["sources"]) == ["DescribeTelCdr", "cdr"] and record["raw_count"] == 2
+    assert len(leg_rows(engine)) == 1
