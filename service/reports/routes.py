@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from service.reports.agents import agents_report
 from service.reports.audit import audit_trail
+from service.reports.calls import calls_report
 from service.reports.cards import cards_report
 from service.reports.freshness import FreshnessHeaderMiddleware
 from service.reports.inbound import inbound_report
@@ -22,6 +23,7 @@ routes = [
     Route("/v1/sessions", list_sessions, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/inbound", inbound_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/calls", calls_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/cards", cards_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/outbound", outbound_report, methods=["GET"], middleware=_FRESHNESS),
