@@ -18,6 +18,16 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Every hour and day of the call records stored before this revision, dirty.
+MARK_HISTORY = [
+    "INSERT INTO call_rollup_marks (sdk_app_id, span, start_ms, gen, built_gen) "
+    "SELECT DISTINCT sdk_app_id, 'hour', start_at - start_at % 3600000, 1, 0 "
+    "FROM call_records WHERE start_at IS NOT NULL",
+    "INSERT INTO call_rollup_marks (sdk_app_id, span, start_ms, gen, built_gen) "
+    "SELECT DISTINCT sdk_app_id, 'day', start_at - start_at % 86400000, 1, 0 "
+    "FROM call_records WHERE start_at IS NOT NULL",
+]
+
 
 def upgrade() -> None:
     op.create_table(
@@ -61,21 +71,19 @@ def upgrade() -> None:
     op.create_table(
         "call_rollup_marks",
         sa.Column("sdk_app_id", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.String(8), nullable=False),
         sa.Column("start_ms", sa.BigInteger(), nullable=False),
         sa.Column("gen", sa.BigInteger(), nullable=False),
         sa.Column("built_gen", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("sdk_app_id", "start_ms", name=op.f("pk_call_rollup_marks")),
+        sa.PrimaryKeyConstraint("sdk_app_id", "span", "start_ms", name=op.f("pk_call_rollup_marks")),
     )
-    op.create_index("ix_call_rollup_marks_start_ms", "call_rollup_marks", ["start_ms"])
-    op.execute(
-        "INSERT INTO call_rollup_marks (sdk_app_id, start_ms, gen, built_gen) "
-        "SELECT DISTINCT sdk_app_id, start_at - start_at % 3600000, 1, 0 FROM call_records "
-        "WHERE start_at IS NOT NULL"
-    )
+    op.create_index("ix_call_rollup_marks_span_start_ms", "call_rollup_marks", ["span", "start_ms"])
+    for statement in MARK_HISTORY:
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_call_rollup_marks_start_ms", table_name="call_rollup_marks")
+    op.drop_index("ix_call_rollup_marks_span_start_ms", table_name="call_rollup_marks")
     op.drop_table("call_rollup_marks")
     op.drop_index("ix_call_rollups_span_start_ms", table_name="call_rollups")
     op.drop_table("call_rollups")

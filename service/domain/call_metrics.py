@@ -58,6 +58,8 @@ COUNTS: tuple[str, ...] = (
 )
 _INDEX = {name: i for i, name in enumerate(COUNTS)}
 NO_SKILL_GROUP = -1  # the rollups' key for a record with no queued skill group
+ALL_SKILL_GROUPS = -2  # the rollups' key for a row of all skill groups together
+ALL_CHANNELS = "*"
 
 
 @dataclass
@@ -70,6 +72,20 @@ class CallPartial:
     answered_queue: Histogram = field(default_factory=dict)  # queue_s of the answered ones
     satisfaction: Counter[str] = field(default_factory=Counter)
     skill_group_name: str | None = None
+
+    def merge(self, other: CallPartial) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        if other.queue_max is not None:
+            self.queue_max = (
+                other.queue_max if self.queue_max is None else max(self.queue_max, other.queue_max)
+            )
+        for mine, theirs in ((self.queue, other.queue), (self.answered_queue, other.answered_queue)):
+            for index, count in theirs.items():
+                mine[index] = mine.get(index, 0) + count
+        self.satisfaction.update(other.satisfaction)
+        name = other.skill_group_name
+        if name is not None and (self.skill_group_name is None or name > self.skill_group_name):
+            self.skill_group_name = name
 
     def add_record(self, record: Mapping[str, Any]) -> None:
         """One inbound record: a row of call_records (its accept_at, queued_at, queue_s, end_status,
@@ -126,85 +142,109 @@ class CallCells:
 
 
 class CallAccumulator:
-    """Adds up cells into per-bucket, per-skill-group and total figures."""
+    """Adds up cells into per-bucket and total figures (the bucket side: every record once, whatever its
+    skill group) and per-skill-group figures (the group side: every record once, whatever its bucket). Raw
+    records go to both sides; a rollup row of all skill groups to the bucket side, one of a skill group
+    over a span longer than a bucket to the group side."""
 
     def __init__(self, buckets: int) -> None:
         self.buckets = buckets
-        self._cells: list[CallCells] = []
+        self._bucket_side: list[CallCells] = []
+        self._group_side: list[CallCells] = []
 
-    def add(self, cells: CallCells) -> None:
+    def add(self, cells: CallCells, *, buckets: bool = True, groups: bool = True) -> None:
         if len(cells.buckets):
-            self._cells.append(cells)
+            if buckets:
+                self._bucket_side.append(cells)
+            if groups:
+                self._group_side.append(cells)
 
     def report(
         self, service_level_s: int
     ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[int | None, str | None, dict[str, Any]]]]:
         """(figures per bucket, figures of the whole range, (skill group id, name, figures) per skill group
         that has a record, by id, no skill group last)."""
-        nb = self.buckets
-        bucket = np.concatenate([c.buckets for c in self._cells]) if self._cells else np.empty(0, np.int64)
-        group_ids = [g for c in self._cells for g in c.groups]
-        found = sorted(set(group_ids), key=lambda g: (g == NO_SKILL_GROUP, g))
-        code_of = {g: i for i, g in enumerate(found)}
-        group = np.array([code_of[g] for g in group_ids], dtype=np.int64)
-        ng = len(found)
-        counts = (
-            np.concatenate([c.counts for c in self._cells])
-            if self._cells
-            else np.empty((0, len(COUNTS)), np.int64)
+        bucket_side = _Side(self._bucket_side, lambda c: c.buckets, self.buckets)
+        per_bucket = bucket_side.figures(service_level_s)
+        totals = bucket_side.total(service_level_s)
+        group_ids = sorted(
+            {g for c in self._group_side for g in c.groups}, key=lambda g: (g == NO_SKILL_GROUP, g)
         )
-        qmax = np.concatenate([c.queue_max for c in self._cells]) if self._cells else np.empty(0, np.int64)
-        by_bucket = np.zeros((nb, len(COUNTS)), dtype=np.int64)
-        np.add.at(by_bucket, bucket, counts)
-        by_group = np.zeros((ng, len(COUNTS)), dtype=np.int64)
-        np.add.at(by_group, group, counts)
-        max_bucket = np.full(nb, -1, dtype=np.int64)
-        np.maximum.at(max_bucket, bucket, qmax)
-        max_group = np.full(ng, -1, dtype=np.int64)
-        np.maximum.at(max_group, group, qmax)
+        code_of = {g: i for i, g in enumerate(group_ids)}
+        group_side = _Side(
+            self._group_side,
+            lambda c: np.array([code_of[g] for g in c.groups], dtype=np.int64),
+            len(group_ids),
+        )
+        per_group = group_side.figures(service_level_s)
+        names = group_side.names()
+        groups = [
+            (None if g == NO_SKILL_GROUP else g, names[i], per_group[i]) for i, g in enumerate(group_ids)
+        ]
+        return per_bucket, totals, groups
 
-        def histograms(kind: str) -> tuple[SparseHistograms, SparseHistograms]:
-            blobs: list[bytes] = [b for c in self._cells for b in getattr(c, kind)]
-            pairs = decode_pairs(b"".join(blobs)).astype(np.int64)
-            lengths = np.array([len(b) // 8 for b in blobs], dtype=np.int64)
-            owner_b, owner_g = np.repeat(bucket, lengths), np.repeat(group, lengths)
-            per_bucket, per_group = SparseHistograms(nb), SparseHistograms(ng)
-            per_bucket.add(owner_b, pairs[:, 0], pairs[:, 1])
-            per_group.add(owner_g, pairs[:, 0], pairs[:, 1])
-            return per_bucket.finish(), per_group.finish()
 
-        queue_b, queue_g = histograms("queue_hist")
-        answered_b, answered_g = histograms("answered_queue_hist")
-        sat_bucket: list[Counter[str]] = [Counter() for _ in range(nb)]
-        sat_group: list[Counter[str]] = [Counter() for _ in range(ng)]
-        names: list[str | None] = [None] * ng
+class _Side:
+    """Cells summed by owner (a bucket, or a skill group's position)."""
+
+    def __init__(self, cells: list[CallCells], owners_of: Any, owners: int) -> None:
+        self.cells, self.owners = cells, owners
+        self.owner = (
+            np.concatenate([owners_of(c) for c in cells]).astype(np.int64) if cells else np.empty(0, np.int64)
+        )
+        counts = np.concatenate([c.counts for c in cells]) if cells else np.empty((0, len(COUNTS)), np.int64)
+        self.counts = np.zeros((owners, len(COUNTS)), dtype=np.int64)
+        np.add.at(self.counts, self.owner, counts)
+        qmax = np.concatenate([c.queue_max for c in cells]) if cells else np.empty(0, np.int64)
+        self.maxima = np.full(owners, -1, dtype=np.int64)
+        np.maximum.at(self.maxima, self.owner, qmax)
+        self.queue = self._histograms("queue_hist")
+        self.answered_queue = self._histograms("answered_queue_hist")
+        self.satisfaction: list[Counter[str]] = [Counter() for _ in range(owners)]
         position = 0
-        for cells in self._cells:
-            for j, text in enumerate(cells.satisfaction):
-                if text:
-                    found_keys = orjson.loads(text)
-                    sat_bucket[int(bucket[position + j])].update(found_keys)
-                    sat_group[int(group[position + j])].update(found_keys)
-            for j, name in enumerate(cells.names):
-                code = int(group[position + j])
-                if name is not None and (names[code] is None or name > str(names[code])):
+        for c in cells:
+            for j, found in enumerate(c.satisfaction):
+                if found:
+                    self.satisfaction[int(self.owner[position + j])].update(orjson.loads(found))
+            position += len(c.buckets)
+
+    def _histograms(self, kind: str) -> SparseHistograms:
+        blobs: list[bytes] = [b for c in self.cells for b in getattr(c, kind)]
+        pairs = decode_pairs(b"".join(blobs)).astype(np.int64)
+        lengths = np.array([len(b) // 8 for b in blobs], dtype=np.int64)
+        histograms = SparseHistograms(self.owners)
+        histograms.add(np.repeat(self.owner, lengths), pairs[:, 0], pairs[:, 1])
+        return histograms.finish()
+
+    def names(self) -> list[str | None]:
+        names: list[str | None] = [None] * self.owners
+        position = 0
+        for c in self.cells:
+            for j, name in enumerate(c.names):
+                code = int(self.owner[position + j])
+                current = names[code]
+                if name is not None and (current is None or name > current):
                     names[code] = name
-            position += len(cells.buckets)
-        total_sat: Counter[str] = Counter()
-        for counter in sat_bucket:
-            total_sat.update(counter)
-        per_bucket = _figures(by_bucket, max_bucket, queue_b, answered_b, sat_bucket, service_level_s)
-        totals = _figures(
-            by_bucket.sum(axis=0, keepdims=True),
-            np.array([max_bucket.max(initial=-1)], dtype=np.int64),
-            queue_b.merged(),
-            answered_b.merged(),
-            [total_sat],
+            position += len(c.buckets)
+        return names
+
+    def figures(self, service_level_s: int) -> list[dict[str, Any]]:
+        return _figures(
+            self.counts, self.maxima, self.queue, self.answered_queue, self.satisfaction, service_level_s
+        )
+
+    def total(self, service_level_s: int) -> dict[str, Any]:
+        satisfaction: Counter[str] = Counter()
+        for counter in self.satisfaction:
+            satisfaction.update(counter)
+        return _figures(
+            self.counts.sum(axis=0, keepdims=True),
+            np.array([self.maxima.max(initial=-1)], dtype=np.int64),
+            self.queue.merged(),
+            self.answered_queue.merged(),
+            [satisfaction],
             service_level_s,
         )[0]
-        per_group = _figures(by_group, max_group, queue_g, answered_g, sat_group, service_level_s)
-        groups = [(None if g == NO_SKILL_GROUP else g, names[i], per_group[i]) for i, g in enumerate(found)]
-        return per_bucket, totals, groups
 
 
 def encode_satisfaction(counter: Counter[str]) -> str | None:
@@ -277,4 +317,19 @@ def cells_of(partials: Mapping[tuple[int, int], CallPartial]) -> CallCells:
         queue_hist=[encode_histogram(p.queue) for p in values],
         answered_queue_hist=[encode_histogram(p.answered_queue) for p in values],
         satisfaction=[encode_satisfaction(p.satisfaction) for p in values],
+    )
+
+
+def partial_of_row(row: Sequence[Any]) -> CallPartial:
+    """A stored rollup row as a partial: (skill_group_name, *COUNTS, queue_max or -1, queue_hist,
+    answered_queue_hist, satisfaction)."""
+    n = len(COUNTS)
+    queue_max = int(row[1 + n])
+    return CallPartial(
+        counts=[int(v) for v in row[1 : 1 + n]],
+        queue_max=None if queue_max < 0 else queue_max,
+        queue={int(b): int(c) for b, c in decode_pairs(row[2 + n])},
+        answered_queue={int(b): int(c) for b, c in decode_pairs(row[3 + n])},
+        satisfaction=Counter(orjson.loads(row[4 + n])) if row[4 + n] else Counter(),
+        skill_group_name=row[0],
     )

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CallsQuery
-from service.domain.buckets import HOUR_MS, Bucket, bucket_count_bound, buckets, hours, quarters
+from service.domain.buckets import HOUR_MS, Bucket, bucket_count_bound, buckets, days, hours, quarters
 from service.domain.call_metrics import CallAccumulator, cells_of
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
@@ -111,22 +111,51 @@ def calls(
         return accumulator.report(service_level_s)
 
     edges, first, last = split_window(scope.start_ms, scope.end_ms, quarters(scope.start_ms, scope.end_ms))
-    spans: list[tuple[str, int, int]] = [("quarter", first, last)] if first < last else []
-    # Hour rows serve when every bucket boundary is on a UTC hour (hour, day and week buckets in zones whole
-    # hours from UTC); quarters fill the ends. Zones a half or three quarters off UTC read quarters.
     first_hour, last_hour = hours(first, last)
-    if spans and first_hour < last_hour and all(b % HOUR_MS == 0 for b in starts[1:]):
-        pieces = [
-            ("quarter", first, first_hour),
-            ("hour", first_hour, last_hour),
-            ("quarter", last_hour, last),
-        ]
-        spans = [piece for piece in pieces if piece[1] < piece[2]]
-    if spans:
-        call_rollups.refresh(engine, first, last, scope.apps)
+    # The buckets read rows of all skill groups together: quarters, or hours when every bucket boundary is
+    # on a UTC hour (hour, day and week buckets in zones whole hours from UTC; zones a half or three
+    # quarters off UTC read quarters).
+    by_hour = first_hour < last_hour and all(b % HOUR_MS == 0 for b in starts[1:])
+    bucket_spans = _pieces(first, last, (first_hour, last_hour) if by_hour else None, None)
+    # The skill groups' figures need no buckets: whole UTC days, the hours and quarters around them.
+    first_day, last_day = days(first_hour, last_hour) if first_hour < last_hour else (0, 0)
+    group_spans = _pieces(
+        first,
+        last,
+        (first_hour, last_hour) if first_hour < last_hour else None,
+        (first_day, last_day) if first_day < last_day else None,
+    )
+    if first < last:
+        if first_day < last_day:
+            call_rollups.refresh(engine, "day", first_day, last_day, scope.apps)
+        call_rollups.refresh(engine, "hour", first, last, scope.apps)
         with engine.connect() as conn:
-            for span, lo, hi in spans:
-                accumulator.add(call_rollups.stored_cells(conn, span, lo, hi, starts, **filters))
+            for spans, per_group in ((bucket_spans, False), (group_spans, True)):
+                for span, lo, hi in spans:
+                    cells = call_rollups.stored_cells(
+                        conn, span, lo, hi, starts, per_group=per_group, **filters
+                    )
+                    accumulator.add(cells, buckets=not per_group, groups=per_group)
     for lo, hi in edges:
         add_raw(lo, hi)
     return accumulator.report(service_level_s)
+
+
+def _pieces(
+    first: int, last: int, whole_hours: tuple[int, int] | None, whole_days: tuple[int, int] | None
+) -> list[tuple[str, int, int]]:
+    """[first, last) (whole quarters) as days inside, hours around them, quarters at the ends."""
+    if whole_hours is None:
+        pieces = [("quarter", first, last)]
+    else:
+        first_hour, last_hour = whole_hours
+        middle = [("hour", first_hour, last_hour)]
+        if whole_days is not None:
+            first_day, last_day = whole_days
+            middle = [
+                ("hour", first_hour, first_day),
+                ("day", first_day, last_day),
+                ("hour", last_day, last_hour),
+            ]
+        pieces = [("quarter", first, first_hour), *middle, ("quarter", last_hour, last)]
+    return [piece for piece in pieces if piece[1] < piece[2]]

@@ -444,11 +444,12 @@ call_legs = Table(
 )
 
 # Rollups of the calls report (reports/calls.py, projection/call_rollups.py): partial sums of the inbound
-# call records per UTC quarter hour by StartTimestamp (`span` "quarter"), and per UTC hour (`span` "hour"),
-# app, channel and queued skill group (-1: none). Counts and sums in columns, queue seconds as histograms
-# (domain/histograms.py, sparse (bin, count) pairs), satisfaction keys as a JSON object of counts (NULL:
-# none).
-# Not per agent: an agent's filter reads the agent's records on their index.
+# call records per UTC quarter hour by StartTimestamp (`span` "quarter"), UTC hour ("hour") and UTC day
+# ("day", the sum of its hours), app, channel ("*": all) and queued skill group (-1: none; -2: all; day rows
+# are per skill group only: they serve the per-skill-group figures, whose range needs no buckets). Counts
+# and sums in columns, queue seconds as histograms (domain/histograms.py, sparse (bin, count) pairs),
+# satisfaction keys as a JSON object of counts (NULL: none). Not per agent: an agent's filter reads the
+# agent's records on their index.
 call_rollups = Table(
     "call_rollups",
     metadata,
@@ -481,15 +482,16 @@ call_rollups = Table(
     Index("ix_call_rollups_span_start_ms", "span", "start_ms"),
 )
 
-# One mark per app and UTC hour of StartTimestamp: projection/call_records.py bumps `gen` when it writes or
-# deletes a call record starting in that hour; a report rebuilds the hour's rollup rows while `gen` is past
-# `built_gen` (projection/call_rollups.py), as rollup_marks do for the page-side rollups.
+# One mark per app and UTC hour (and UTC day) of StartTimestamp: projection/call_records.py bumps `gen` when
+# it writes or deletes a call record starting in that span; a report rebuilds the span's rollup rows while
+# `gen` is past `built_gen` (projection/call_rollups.py), as rollup_marks do for the page-side rollups.
 call_rollup_marks = Table(
     "call_rollup_marks",
     metadata,
     Column("sdk_app_id", BigInteger, primary_key=True),
+    Column("span", String(8), primary_key=True),  # "hour", or "day" (the sum of its hours)
     Column("start_ms", BigInteger, primary_key=True),
     Column("gen", BigInteger, nullable=False),
     Column("built_gen", BigInteger, nullable=False),
-    Index("ix_call_rollup_marks_start_ms", "start_ms"),
+    Index("ix_call_rollup_marks_span_start_ms", "span", "start_ms"),
 )
