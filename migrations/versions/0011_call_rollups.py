@@ -67,7 +67,11 @@ def upgrade() -> None:
             "span", "sdk_app_id", "start_ms", "channel", "skill_group_id", name=op.f("pk_call_rollups")
         ),
     )
-    op.create_index("ix_call_rollups_span_start_ms", "call_rollups", ["span", "start_ms"])
+    op.create_index(
+        "ix_call_rollups_span_channel_skill_group_id_start_ms",
+        "call_rollups",
+        ["span", "channel", "skill_group_id", "start_ms"],
+    )
     op.create_table(
         "call_rollup_marks",
         sa.Column("sdk_app_id", sa.BigInteger(), nullable=False),
@@ -85,5 +89,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_call_rollup_marks_span_start_ms", table_name="call_rollup_marks")
     op.drop_table("call_rollup_marks")
-    op.drop_index("ix_call_rollups_span_start_ms", table_name="call_rollups")
+    op.drop_index("ix_call_rollups_span_channel_skill_group_id_start_ms", table_name="call_rollups")
     op.drop_table("call_rollups")

@@ -201,11 +201,14 @@ class _Side:
         self.queue = self._histograms("queue_hist")
         self.answered_queue = self._histograms("answered_queue_hist")
         self.satisfaction: list[Counter[str]] = [Counter() for _ in range(owners)]
+        owner_list = self.owner.tolist()
         position = 0
         for c in cells:
             for j, found in enumerate(c.satisfaction):
                 if found:
-                    self.satisfaction[int(self.owner[position + j])].update(orjson.loads(found))
+                    counter = self.satisfaction[owner_list[position + j]]
+                    for key, count in orjson.loads(found).items():
+                        counter[key] += count
             position += len(c.buckets)
 
     def _histograms(self, kind: str) -> SparseHistograms:
@@ -272,8 +275,9 @@ def _figures(
     p50 = queue.percentiles(0.5, as_float)
     p90 = queue.percentiles(0.9, as_float)
     result = []
-    for row in range(len(counts)):
-        c = dict(zip(COUNTS, (int(v) for v in counts[row]), strict=True))
+    within_list, maxima_list = within.tolist(), maxima.tolist()
+    for row, values in enumerate(counts.tolist()):
+        c = dict(zip(COUNTS, values, strict=True))
         abandoned = c["abandoned_ivr"] + c["abandoned_queue"] + c["abandoned_ringing"]
         result.append(
             {
@@ -288,13 +292,13 @@ def _figures(
                 "no_agent": c["no_agent"],
                 "after_hours": c["after_hours"],
                 "queued": c["queued"],
-                "service_level": _share(int(within[row]), c["queued"]),
+                "service_level": _share(within_list[row], c["queued"]),
                 "asa_s": _mean(c["answered_queue_sum"], c["answered_queued"]),
                 "queue_s": {
                     "mean": _mean(c["queue_sum"], c["queue_count"]),
                     "p50": p50[row],
                     "p90": p90[row],
-                    "max": float(maxima[row]) if c["queue_count"] else None,
+                    "max": float(maxima_list[row]) if c["queue_count"] else None,
                 },
                 "transferred": c["transferred"],
                 "hung_up_by": {side: c[f"hung_up_{side}"] for side in HUNG_UP_SIDES},

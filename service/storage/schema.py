@@ -479,7 +479,14 @@ call_rollups = Table(
     Column("queue_hist", LargeBinary, nullable=False),
     Column("answered_queue_hist", LargeBinary, nullable=False),
     Column("satisfaction", Text, nullable=True),
-    Index("ix_call_rollups_span_start_ms", "span", "start_ms"),
+    # What a report reads: one span kind, the channel filtered on (or "*"), all or one skill group, by time.
+    Index(
+        "ix_call_rollups_span_channel_skill_group_id_start_ms",
+        "span",
+        "channel",
+        "skill_group_id",
+        "start_ms",
+    ),
 )
 
 # One mark per app and UTC hour (and UTC day) of StartTimestamp: projection/call_records.py bumps `gen` when
