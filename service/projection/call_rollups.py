@@ -284,7 +284,7 @@ def stored_cells(
         query = query.where(c.skill_group_id != ALL_SKILL_GROUPS)
     else:
         query = query.where(c.skill_group_id == ALL_SKILL_GROUPS)
-    rows = conn.execute(query).all()
+    rows = _all_rows(conn, query)
     n = len(COUNTS)
     if not rows:
         return CallCells(
@@ -302,3 +302,15 @@ def stored_cells(
         answered_queue_hist=[bytes(b) for b in columns[5 + n]],
         satisfaction=columns[6 + n],
     )
+
+
+def _all_rows(conn: Connection, query: Any) -> list[Any]:
+    """The rows of a query; on PostgreSQL in the binary protocol, which carries the histograms as they are
+    instead of as hex text: half the time of a month's rows (bench/calls_report.py)."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        return list(conn.execute(query).all())
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver: Any = conn.connection.dbapi_connection
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        return list(cursor.fetchall())
