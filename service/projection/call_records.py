@@ -107,9 +107,11 @@ def project_call_sessions(conn: Connection, keys: Iterable[SessionKey], rules: J
             delete(call_legs).where(tuple_(call_legs.c.sdk_app_id, call_legs.c.session_id).in_(list(batch)))
         )
     new_legs = _write(conn, merged, _raw_counts(items))
-    # The calls report's rollups of the hours the old and the new records start in are built again.
-    call_rollups.mark(conn, call_rollups.marks_for(touched))
     rejoin(conn, [*new_legs, *old_legs], [], rules)
+    # The calls report's rollups of the hours and days the old and the new records start in are built
+    # again. Last: every push of the current hour bumps the same marks, so each holds their row locks
+    # (PostgreSQL) only from here to its commit.
+    call_rollups.mark(conn, call_rollups.marks_for(touched))
 
 
 def _parsed(conn: Connection, keys: Sequence[SessionKey]) -> list[CallRecord | RecordingRef]:
