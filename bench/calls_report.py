@@ -6,6 +6,7 @@ bulk inserts straight into call_records (no push, no merge), their hours marked,
     .venv/bin/python bench/calls_report.py                 # SQLite, /tmp/calltrail_bench_calls.db
     .venv/bin/python bench/calls_report.py --pg            # PostgreSQL, database calltrail_bench_calls
     .venv/bin/python bench/calls_report.py --reuse --runs 31  # the database of an earlier run as it is
+    .venv/bin/python bench/calls_report.py --reuse --rebuild-rollups  # ... with its rollups built again
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--reuse", action="store_true", help="keep the seeded database of an earlier run")
+    parser.add_argument(
+        "--rebuild-rollups", action="store_true", help="with --reuse: build every rollup again"
+    )
     args = parser.parse_args()
     if args.pg:
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DATABASE
@@ -149,6 +153,13 @@ def main() -> None:
         built += call_rollups.refresh(engine, "hour", 0, call_rollups.FAR_FUTURE_MS)
         print(f"seeded {args.records:,} call records in {seeded_s:.1f} s; "
               f"rollups of {built:,} app-days and other app-hours ({marks:,} marks) built in {time.monotonic() - began:.1f} s")  # fmt: skip
+    if args.reuse and args.rebuild_rollups:
+        began = time.monotonic()
+        with engine.begin() as conn:
+            call_rollups.invalidate(conn)
+        built = call_rollups.refresh(engine, "day", 0, call_rollups.FAR_FUTURE_MS)
+        built += call_rollups.refresh(engine, "hour", 0, call_rollups.FAR_FUTURE_MS)
+        print(f"rollups of {built:,} app-days and other app-hours built in {time.monotonic() - began:.1f} s")
     zone = ZoneInfo("Asia/Shanghai")
     cases: dict[str, tuple[int, Interval]] = {
         "30 days by hour": (END_MS - 30 * DAY_MS, "hour"),

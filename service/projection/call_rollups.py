@@ -28,10 +28,10 @@ from service.domain.call_metrics import (
     NO_SKILL_GROUP,
     CallCells,
     CallPartial,
+    encode_counts,
     encode_satisfaction,
     partial_of_row,
 )
-from service.domain.histograms import encode_histogram
 from service.storage.schema import call_records, call_rollup_marks, call_rollups
 
 Span = Literal["hour", "day"]
@@ -210,8 +210,8 @@ def _row(app: int, key: tuple[str, int, str, int], p: CallPartial) -> dict[str, 
         "skill_group_name": p.skill_group_name,
         **dict(zip(COUNTS, p.counts, strict=True)),
         "queue_max": p.queue_max,
-        "queue_hist": encode_histogram(p.queue),
-        "answered_queue_hist": encode_histogram(p.answered_queue),
+        "queue_hist": encode_counts(p.queue),
+        "answered_queue_hist": encode_counts(p.answered_queue),
         "satisfaction": encode_satisfaction(p.satisfaction),
     }
 

@@ -447,7 +447,8 @@ call_legs = Table(
 # call records per UTC quarter hour by StartTimestamp (`span` "quarter"), UTC hour ("hour") and UTC day
 # ("day", the sum of its hours), app, channel ("*": all) and queued skill group (-1: none; -2: all; day rows
 # are per skill group only: they serve the per-skill-group figures, whose range needs no buckets). Counts
-# and sums in columns, queue seconds as histograms (domain/histograms.py, sparse (bin, count) pairs),
+# and sums in columns, queue seconds as histograms (domain/histograms.py's bins, domain/call_metrics.py's
+# encode_counts),
 # satisfaction keys as a JSON object of counts (NULL: none). Not per agent: an agent's filter reads the
 # agent's records on their index.
 call_rollups = Table(
