@@ -22,6 +22,7 @@ from service.domain.histograms import (
     Histogram,
     SparseHistograms,
     add_to,
+    bin_of,
     round_seconds,
 )
 
@@ -77,15 +78,20 @@ def encode_counts(histogram: Histogram) -> bytes:
 
 def decode_counts(blobs: Sequence[bytes], owners: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
     """(owner, bin, count) of every entry of these histograms, each owned by its position in ``owners``."""
+    by_width: dict[int, tuple[list[int], list[bytes]]] = {width: ([], []) for width in _ENTRY}
+    for i, blob in enumerate(blobs):
+        if blob:
+            positions, parts = by_width[blob[0]]
+            positions.append(i)
+            parts.append(blob)
     found_owners, found_bins, found_counts = [], [], []
-    for width, entry in _ENTRY.items():
-        picked = [i for i, blob in enumerate(blobs) if blob and blob[0] == width]
-        if not picked:
+    for width, (positions, parts) in by_width.items():
+        if not parts:
             continue
-        chosen = [blobs[i] for i in picked]
-        lengths = np.array([(len(b) - 1) // entry.itemsize for b in chosen], dtype=np.int64)
-        entries = np.frombuffer(b"".join(b[1:] for b in chosen), dtype=entry)
-        found_owners.append(np.repeat(owners[np.array(picked, dtype=np.int64)], lengths))
+        entry = _ENTRY[width]
+        lengths = (np.array([len(b) for b in parts], dtype=np.int64) - 1) // entry.itemsize
+        entries = np.frombuffer(b"".join(b[1:] for b in parts), dtype=entry)
+        found_owners.append(np.repeat(owners[np.array(positions, dtype=np.int64)], lengths))
         found_bins.append(entries["bin"].astype(np.int64))
         found_counts.append(entries["count"].astype(np.int64))
     if not found_owners:
@@ -238,7 +244,8 @@ class _Side:
         self.maxima = np.full(owners, -1, dtype=np.int64)
         np.maximum.at(self.maxima, self.owner, qmax)
         self.queue = self._histograms("queue_hist")
-        self.answered_queue = self._histograms("answered_queue_hist")
+        # Of the answered calls' queue times only the count within a threshold is read: no histogram built.
+        self._answered = decode_counts([b for c in cells for b in c.answered_queue_hist], self.owner)
         self.satisfaction: list[Counter[str]] = [Counter() for _ in range(owners)]
         owner_list = self.owner.tolist()
         position = 0
@@ -268,9 +275,20 @@ class _Side:
             position += len(c.buckets)
         return names
 
+    def within(self, service_level_s: int) -> npt.NDArray[np.int64]:
+        """Per owner, the answered calls whose queue time is at most the threshold (exact: a bin bound)."""
+        owner, bins, counts = self._answered
+        keep = bins <= bin_of(service_level_s)
+        return np.bincount(owner[keep], counts[keep], self.owners).astype(np.int64)
+
     def figures(self, service_level_s: int) -> list[dict[str, Any]]:
         return _figures(
-            self.counts, self.maxima, self.queue, self.answered_queue, self.satisfaction, service_level_s
+            self.counts,
+            self.maxima,
+            self.queue,
+            self.within(service_level_s),
+            self.satisfaction,
+            service_level_s,
         )
 
     def total(self, service_level_s: int) -> dict[str, Any]:
@@ -281,7 +299,7 @@ class _Side:
             self.counts.sum(axis=0, keepdims=True),
             np.array([self.maxima.max(initial=-1)], dtype=np.int64),
             self.queue.merged(),
-            self.answered_queue.merged(),
+            np.array([int(self.within(service_level_s).sum())], dtype=np.int64),
             [satisfaction],
             service_level_s,
         )[0]
@@ -303,11 +321,10 @@ def _figures(
     counts: npt.NDArray[np.int64],
     maxima: npt.NDArray[np.int64],
     queue: SparseHistograms,
-    answered_queue: SparseHistograms,
+    within: npt.NDArray[np.int64],
     satisfaction: Sequence[Counter[str]],
     service_level_s: int,
 ) -> list[dict[str, Any]]:
-    within = answered_queue.up_to(service_level_s)
     as_float = maxima.astype(np.float64)
     p50 = queue.percentiles(0.5, as_float)
     p90 = queue.percentiles(0.9, as_float)
