@@ -288,7 +288,6 @@ class _Side:
             self.queue,
             self.within(service_level_s),
             self.satisfaction,
-            service_level_s,
         )
 
     def total(self, service_level_s: int) -> dict[str, Any]:
@@ -301,7 +300,6 @@ class _Side:
             self.queue.merged(),
             np.array([int(self.within(service_level_s).sum())], dtype=np.int64),
             [satisfaction],
-            service_level_s,
         )[0]
 
 
@@ -323,7 +321,6 @@ def _figures(
     queue: SparseHistograms,
     within: npt.NDArray[np.int64],
     satisfaction: Sequence[Counter[str]],
-    service_level_s: int,
 ) -> list[dict[str, Any]]:
     as_float = maxima.astype(np.float64)
     p50 = queue.percentiles(0.5, as_float)
