@@ -213,3 +213,14 @@ def app_by_sdk_app_id(conn: Connection, sdk_app_id: int) -> AppRef | None:
         )
     ).first()
     return None if row is None else AppRef(row.id, row.sdk_app_id, row.auth)
+
+
+def sdk_app_ids_of_site(conn: Connection, site_id: int) -> list[int]:
+    """The SdkAppIds of the apps tied to a site: whose call records a report filtered on the site covers."""
+    rows = conn.execute(
+        select(ccc_apps.c.sdk_app_id)
+        .join(ccc_app_sites, ccc_app_sites.c.app_id == ccc_apps.c.id)
+        .where(ccc_app_sites.c.site_id == site_id)
+        .order_by(ccc_apps.c.sdk_app_id)
+    ).scalars()
+    return [int(app) for app in rows]

@@ -16,7 +16,7 @@ from service.cli.common import cli, engine_for, prepare_database, settings_from_
 from service.domain import instants
 from service.domain.instants import iso_offset, parse_iso
 from service.formats import FORMATS, Format, chunks
-from service.projection import dead_letters, queue, rollups
+from service.projection import call_rollups, dead_letters, queue, rollups
 from service.projection.rebuild import rebuild as rebuild_from_log
 from service.reports import records
 from service.runtime import join_rules, session_timeouts
@@ -103,10 +103,13 @@ def rollups_command() -> None:
         started = time.monotonic()
         days = rollups.refresh(engine, "day", 0, rollups.FAR_FUTURE_MS)
         hours = rollups.refresh(engine, "hour", 0, rollups.FAR_FUTURE_MS)
+        call_days = call_rollups.refresh(engine, "day", 0, call_rollups.FAR_FUTURE_MS)
+        call_hours = call_rollups.refresh(engine, "hour", 0, call_rollups.FAR_FUTURE_MS)
     click.echo(
         f"rebuilt the rollups of {days} days (with their hours) and {hours} other hours"
         f" in {time.monotonic() - started:.1f} s"
     )
+    click.echo(f"calls report: {call_days} app-days (with their hours) and {call_hours} other app-hours")
 
 
 EXPORT_FIELDS: dict[str, tuple[str, ...]] = {

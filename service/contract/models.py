@@ -279,6 +279,87 @@ class InboundReport(Model):
     buckets: list[Bucket]
 
 
+class QueueTimes(Model):
+    mean: Seconds | None
+    p50: Seconds | None
+    p90: Seconds | None
+    max: Seconds | None
+
+
+class HungUpBy(Model):
+    user: int
+    seat: int
+    system: int
+
+
+class CallFigures(Model):
+    """The figures of the calls report for a bucket, a skill group or the whole range (docs/metrics.md,
+    "Calls")."""
+
+    offered: int
+    answered: int
+    answer_rate: Share | None
+    abandoned: int
+    abandon_rate: Share | None
+    abandoned_ivr: int
+    abandoned_queue: int
+    abandoned_ringing: int
+    no_agent: int
+    after_hours: int
+    queued: int
+    service_level: Share | None
+    asa_s: Seconds | None
+    queue_s: QueueTimes
+    transferred: int
+    hung_up_by: HungUpBy
+    satisfaction: Annotated[
+        dict[str, int], Meta(description="Calls per post-call (satisfaction) key pressed, by the key")
+    ]
+
+
+if TYPE_CHECKING:
+
+    class CallBucket(CallFigures):
+        start: str
+
+    class SkillGroupFigures(CallFigures):
+        skill_group_id: int | None
+        skill_group_name: str | None
+
+else:
+    _CALL_FIGURES = list(get_type_hints(CallFigures, include_extras=True).items())
+    CallBucket = msgspec.defstruct(
+        "CallBucket",
+        [
+            ("start", Annotated[str, Meta(description="The bucket's local start, ISO 8601 with its offset")]),
+            *_CALL_FIGURES,
+        ],
+        bases=(Model,),
+        module=__name__,
+    )
+    SkillGroupFigures = msgspec.defstruct(
+        "SkillGroupFigures",
+        [
+            ("skill_group_id", Annotated[int | None, Meta(description="QueuedSkillGroupId; null: none")]),
+            ("skill_group_name", str | None),
+            *_CALL_FIGURES,
+        ],
+        bases=(Model,),
+        module=__name__,
+    )
+
+
+class CallsReport(Model):
+    interval: Interval
+    tz: str
+    from_: Instant = msgspec.field(name="from")
+    to: Instant
+    service_level_s: int
+    totals: CallFigures
+    buckets: list[CallBucket]
+    by_skill_group: list[SkillGroupFigures]
+
+
 class AgentRow(Model):
     agent_email: str | None
     agent_nickname: str | None
@@ -540,8 +621,8 @@ class OAuthError(Model):
 
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     Error, Session, SessionDetail, SessionPage, Call, CallDetail, CallPage, Action, AuditPage, Figures,
-    InboundReport, AgentRow, AgentsReport, CardsReport, OutboundReport, Live, Quality, Coverage, EventBatch,
-    EventResults, CccPushBody,
+    InboundReport, CallsReport, AgentRow, AgentsReport, CardsReport, OutboundReport, Live, Quality, Coverage,
+    EventBatch, EventResults, CccPushBody,
     CccAnswer, CccTokenRequest, CccToken, OAuthError,
 )  # fmt: skip
 

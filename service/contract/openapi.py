@@ -18,6 +18,7 @@ from service.contract.queries import (
     AgentsQuery,
     AuditQuery,
     CallsQuery,
+    CallsReportQuery,
     CardsQuery,
     CoverageQuery,
     InboundQuery,
@@ -250,6 +251,11 @@ def _paths() -> dict[str, Schema]:
             "Inbound figures per local-time bucket, and totals",
             _parameters(Window, InboundQuery),
             _json("InboundReport"),
+        ),
+        "/v1/analytics/calls": _read(
+            "Inbound CCC call records per local-time bucket and per skill group, and totals",
+            _parameters(Window, CallsReportQuery),
+            _json("CallsReport"),
         ),
         "/v1/analytics/agents": _read(
             "One row per agent", _parameters(Window, AgentsQuery), _listing("AgentsReport")

@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from service.domain.buckets import Interval
+from service.domain.call_records import Channel as CallChannel
 from service.domain.ccc import Channel
 from service.domain.histograms import EXACT_THRESHOLD_MAX_S
 from service.domain.sessions import Outcome
@@ -106,6 +107,8 @@ class SessionsQuery(Query):
 
 
 class CallsQuery(Query):
+    """GET /v1/calls: the call records' list."""
+
     agent: Agent | None = None
     channel: Annotated[Literal["phone", "chat", "video"], Meta(description="Only this channel.")] | None = (
         None
@@ -144,6 +147,31 @@ class InboundQuery(Query):
     agent: Agent | None = None
     service_level_s: Annotated[int, threshold("Service-level threshold (seconds).")] = DEFAULT_SERVICE_LEVEL_S
     short_abandon_s: Annotated[int, threshold("Short-abandon cut-off (seconds).")] = DEFAULT_SHORT_ABANDON_S
+
+
+class CallsReportQuery(Query):
+    """GET /v1/analytics/calls: the inbound report's buckets, over CCC's call records."""
+
+    interval: Annotated[Interval, Meta(description="Bucket size.")] = "hour"
+    tz: Annotated[ZoneInfo, Meta(description="IANA time zone the buckets align to.")] = msgspec.field(
+        default_factory=lambda: ZoneInfo("UTC")
+    )
+    channel: Annotated[CallChannel, Meta(description="Only this channel.")] | None = None
+    agent: (
+        Annotated[
+            str, text(320, "Only the calls whose record names this agent (SeatUser.Mail, the last agent).")
+        ]
+        | None
+    ) = None
+    skill_group: (
+        Annotated[
+            int, Meta(ge=0, le=2**62, description="Only the calls queued into this skill group (its id).")
+        ]
+        | None
+    ) = None
+    service_level_s: Annotated[
+        int, threshold("Service-level threshold (seconds from queue entry to the agent's answer).")
+    ] = DEFAULT_SERVICE_LEVEL_S
 
 
 class AgentsQuery(Query):

@@ -95,16 +95,18 @@ class SparseHistograms:
             bins = np.concatenate([self.bin, *(p[1] for p in self._parts)])
             counts = np.concatenate([self.count, *(p[2] for p in self._parts)])
             self._parts.clear()
-            flat = owner * NBINS + bins
-            if self.buckets * NBINS <= DENSE_CELLS:
+            # Cells only up to the highest bin in use: durations crowd the first few hundred bins.
+            width = int(bins.max()) + 1 if len(bins) else 1
+            flat = owner * width + bins
+            if self.buckets * width <= DENSE_CELLS:
                 # Counting into a dense array and reading back its non-zero cells needs no sort.
-                dense = np.bincount(flat, counts, self.buckets * NBINS)
+                dense = np.bincount(flat, counts, self.buckets * width)
                 keys = np.flatnonzero(dense)
                 self.count = dense[keys].astype(np.int64)
             else:
                 keys, inverse = np.unique(flat, return_inverse=True)
                 self.count = np.bincount(inverse, counts, len(keys)).astype(np.int64)
-            self.owner, self.bin = keys // NBINS, keys % NBINS
+            self.owner, self.bin = keys // width, keys % width
         return self
 
     def merged(self) -> SparseHistograms:

@@ -30,6 +30,7 @@ from service.domain.call_records import (
     RecordingRef,
 )
 from service.domain.instants import now_ms
+from service.projection import call_rollups
 from service.projection.call_join import leg_side, rejoin, rejoin_everything
 from service.projection.statements import chunks, clip, lock
 from service.storage.schema import call_legs, call_records, ccc_raw_records
@@ -49,14 +50,24 @@ def project_call_sessions(conn: Connection, keys: Iterable[SessionKey], rules: J
     items = _parsed(conn, ordered)
     merged = merge(*items) if items else ()
     old_legs = _stored_legs(conn, ordered)
+    touched: list[tuple[int, int | None]] = [(record.sdk_app_id, record.start_ms) for record in merged]
     for batch in chunks(ordered):
         condition = tuple_(call_records.c.sdk_app_id, call_records.c.session_id).in_(list(batch))
-        conn.execute(delete(call_records).where(condition))
+        deleted = conn.execute(
+            delete(call_records)
+            .where(condition)
+            .returning(call_records.c.sdk_app_id, call_records.c.start_at)
+        )
+        touched.extend((int(app), start) for app, start in deleted)
         conn.execute(
             delete(call_legs).where(tuple_(call_legs.c.sdk_app_id, call_legs.c.session_id).in_(list(batch)))
         )
     new_legs = _write(conn, merged, _raw_counts(items))
     rejoin(conn, [*new_legs, *old_legs], [], rules)
+    # The calls report's rollups of the hours and days the old and the new records start in are built
+    # again. Last: every push of the current hour bumps the same marks, so each holds their row locks
+    # (PostgreSQL) only from here to its commit.
+    call_rollups.mark(conn, call_rollups.marks_for(touched))
 
 
 def _parsed(conn: Connection, keys: Sequence[SessionKey]) -> list[CallRecord | RecordingRef]:
@@ -273,5 +284,7 @@ def rebuild_call_records(conn: Connection, rules: JoinRules, chunk: int = 2000) 
         items = _parsed(conn, batch)
         _write(conn, merge(*items) if items else (), _raw_counts(items))
         after = batch[-1]
+    call_rollups.invalidate(conn)
+    call_rollups.mark_history(conn)
     rejoin_everything(conn, rules)
     return total

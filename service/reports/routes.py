@@ -8,6 +8,7 @@ from starlette.routing import Route
 from service.reports.agents import agents_report
 from service.reports.audit import audit_trail
 from service.reports.calls import get_call, list_calls
+from service.reports.calls_report import calls_report
 from service.reports.cards import cards_report
 from service.reports.coverage import coverage_report
 from service.reports.freshness import FreshnessHeaderMiddleware
@@ -26,6 +27,7 @@ routes = [
     Route("/v1/calls", list_calls, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/calls/{sdk_app_id}/{session_id}", get_call, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/inbound", inbound_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/calls", calls_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/cards", cards_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/outbound", outbound_report, methods=["GET"], middleware=_FRESHNESS),

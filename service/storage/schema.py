@@ -472,3 +472,64 @@ ccc_sync_state = Table(
         name="range_cursor",
     ),
 )
+
+# Rollups of the calls report (reports/calls.py, projection/call_rollups.py): partial sums of the inbound
+# call records per UTC quarter hour by StartTimestamp (`span` "quarter"), UTC hour ("hour") and UTC day
+# ("day", the sum of its hours), app, channel ("*": all) and queued skill group (-1: none; -2: all; day rows
+# are per skill group only: they serve the per-skill-group figures, whose range needs no buckets). Counts
+# and sums in columns, queue seconds as histograms (domain/histograms.py's bins, domain/call_metrics.py's
+# encode_counts),
+# satisfaction keys as a JSON object of counts (NULL: none). Not per agent: an agent's filter reads the
+# agent's records on their index.
+call_rollups = Table(
+    "call_rollups",
+    metadata,
+    Column("span", String(8), primary_key=True),
+    Column("sdk_app_id", BigInteger, primary_key=True),
+    Column("start_ms", BigInteger, primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    Column("skill_group_id", BigInteger, primary_key=True),
+    Column("skill_group_name", String(200), nullable=True),
+    Column("offered", Integer, nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("abandoned_ivr", Integer, nullable=False),
+    Column("abandoned_queue", Integer, nullable=False),
+    Column("abandoned_ringing", Integer, nullable=False),
+    Column("no_agent", Integer, nullable=False),
+    Column("after_hours", Integer, nullable=False),
+    Column("queued", Integer, nullable=False),
+    Column("transferred", Integer, nullable=False),
+    Column("hung_up_user", Integer, nullable=False),
+    Column("hung_up_seat", Integer, nullable=False),
+    Column("hung_up_system", Integer, nullable=False),
+    Column("queue_count", Integer, nullable=False),
+    Column("queue_sum", BigInteger, nullable=False),
+    Column("answered_queued", Integer, nullable=False),
+    Column("answered_queue_sum", BigInteger, nullable=False),
+    Column("queue_max", BigInteger, nullable=True),
+    Column("queue_hist", LargeBinary, nullable=False),
+    Column("answered_queue_hist", LargeBinary, nullable=False),
+    Column("satisfaction", Text, nullable=True),
+    # What a report reads: one span kind, the channel filtered on (or "*"), all or one skill group, by time.
+    Index(
+        "ix_call_rollups_span_channel_skill_group_id_start_ms",
+        "span",
+        "channel",
+        "skill_group_id",
+        "start_ms",
+    ),
+)
+
+# One mark per app and UTC hour (and UTC day) of StartTimestamp: projection/call_records.py bumps `gen` when
+# it writes or deletes a call record starting in that span; a report rebuilds the span's rollup rows while
+# `gen` is past `built_gen` (projection/call_rollups.py), as rollup_marks do for the page-side rollups.
+call_rollup_marks = Table(
+    "call_rollup_marks",
+    metadata,
+    Column("sdk_app_id", BigInteger, primary_key=True),
+    Column("span", String(8), primary_key=True),  # "hour", or "day" (the sum of its hours)
+    Column("start_ms", BigInteger, primary_key=True),
+    Column("gen", BigInteger, nullable=False),
+    Column("built_gen", BigInteger, nullable=False),
+    Index("ix_call_rollup_marks_span_start_ms", "span", "start_ms"),
+)

@@ -32,12 +32,13 @@ def parameter_facts(parameter: dict[str, Any]) -> dict[str, Any]:
 
 
 # Operations added since the hand-written description: CCC's push receiver and token endpoint (docs/ccc.md),
-# the call records (docs/call-records.md) and coverage (docs/coverage.md).
+# the call records (docs/call-records.md), the calls report (docs/metrics.md) and coverage (docs/coverage.md).
 ADDED = [
     ("/v1/ccc/oauth/token", "post"),
     ("/v1/ccc/push", "post"),
     ("/v1/calls", "get"),
     ("/v1/calls/{sdk_app_id}/{session_id}", "get"),
+    ("/v1/analytics/calls", "get"),
     ("/v1/coverage", "get"),
 ]
 

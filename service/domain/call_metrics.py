@@ -1,0 +1,390 @@
+"""The calls report's figures (docs/metrics.md, "Calls"): what each inbound CCC call record counts as, the
+partial sums of a set of records, and the figures of added-up partials. Pure: no I/O.
+
+A partial is what a rollup row stores and what a report computes from raw records at its edges; partials add
+up like the union of their sets, so a report reads the same whichever way its range is cut. Queue seconds
+are whole seconds (CCC's timestamps are Unix seconds), kept in the fixed-bin histograms of
+domain/histograms.py: percentiles and the service-level threshold are exact up to 10 minutes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from service.domain.histograms import (
+    Histogram,
+    SparseHistograms,
+    add_to,
+    bin_of,
+    round_seconds,
+)
+
+# Ended before an agent answered, by the caller, and where: CCC's EndStatusString.
+ABANDONED_STATUSES: dict[str, str] = {
+    "ivrGiveUp": "abandoned_ivr",
+    "waitingGiveUp": "abandoned_queue",
+    "ringingGiveUp": "abandoned_ringing",
+}
+NO_AGENT_STATUS = "noSeatOnline"
+AFTER_HOURS_STATUS = "notWorkTime"
+HUNG_UP_SIDES = ("user", "seat", "system")
+
+# The summed columns of a partial, in the order of the rollup table's columns.
+COUNTS: tuple[str, ...] = (
+    "offered",
+    "answered",
+    "abandoned_ivr",
+    "abandoned_queue",
+    "abandoned_ringing",
+    "no_agent",
+    "after_hours",
+    "queued",
+    "transferred",
+    "hung_up_user",
+    "hung_up_seat",
+    "hung_up_system",
+    "queue_count",
+    "queue_sum",
+    "answered_queued",
+    "answered_queue_sum",
+)
+_INDEX = {name: i for i, name in enumerate(COUNTS)}
+NO_SKILL_GROUP = -1  # the rollups' key for a record with no queued skill group
+ALL_SKILL_GROUPS = -2  # the rollups' key for a row of all skill groups together
+ALL_CHANNELS = "*"
+
+# A rollup's histogram: one byte saying how wide its counts are (2 or 4 bytes), then (bin, count) entries,
+# little-endian, the bin as uint16 (there are 1,261 bins): half the bytes of histograms.encode_histogram's
+# uint32 pairs for what a month's report reads. Empty: no bytes at all.
+_ENTRY = {2: np.dtype([("bin", "<u2"), ("count", "<u2")]), 4: np.dtype([("bin", "<u2"), ("count", "<u4")])}
+
+
+def encode_counts(histogram: Histogram) -> bytes:
+    if not histogram:
+        return b""
+    width = 2 if max(histogram.values()) < 65_536 else 4
+    entries = np.array(sorted(histogram.items()), dtype=np.int64)
+    packed = np.empty(len(entries), dtype=_ENTRY[width])
+    packed["bin"], packed["count"] = entries[:, 0], entries[:, 1]
+    return bytes([width]) + packed.tobytes()
+
+
+def decode_counts(blobs: Sequence[bytes], owners: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
+    """(owner, bin, count) of every entry of these histograms, each owned by its position in ``owners``."""
+    by_width: dict[int, tuple[list[int], list[bytes]]] = {width: ([], []) for width in _ENTRY}
+    for i, blob in enumerate(blobs):
+        if blob:
+            positions, parts = by_width[blob[0]]
+            positions.append(i)
+            parts.append(blob)
+    found_owners, found_bins, found_counts = [], [], []
+    for width, (positions, parts) in by_width.items():
+        if not parts:
+            continue
+        entry = _ENTRY[width]
+        lengths = (np.array([len(b) for b in parts], dtype=np.int64) - 1) // entry.itemsize
+        entries = np.frombuffer(b"".join(b[1:] for b in parts), dtype=entry)
+        found_owners.append(np.repeat(owners[np.array(positions, dtype=np.int64)], lengths))
+        found_bins.append(entries["bin"].astype(np.int64))
+        found_counts.append(entries["count"].astype(np.int64))
+    if not found_owners:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    return np.concatenate(found_owners), np.concatenate(found_bins), np.concatenate(found_counts)
+
+
+def histogram_of(blob: bytes | None) -> Histogram:
+    if not blob:
+        return {}
+    entries = np.frombuffer(blob[1:], dtype=_ENTRY[blob[0]])
+    return dict(zip(entries["bin"].tolist(), entries["count"].tolist(), strict=True))
+
+
+@dataclass
+class CallPartial:
+    """What the calls report needs of a set of inbound call records."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(COUNTS))
+    queue_max: int | None = None
+    queue: Histogram = field(default_factory=dict)  # queue_s of every record with one
+    answered_queue: Histogram = field(default_factory=dict)  # queue_s of the answered ones
+    satisfaction: Counter[str] = field(default_factory=Counter)
+    skill_group_name: str | None = None
+
+    def merge(self, other: CallPartial) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        if other.queue_max is not None:
+            self.queue_max = (
+                other.queue_max if self.queue_max is None else max(self.queue_max, other.queue_max)
+            )
+        for mine, theirs in ((self.queue, other.queue), (self.answered_queue, other.answered_queue)):
+            for index, count in theirs.items():
+                mine[index] = mine.get(index, 0) + count
+        self.satisfaction.update(other.satisfaction)
+        name = other.skill_group_name
+        if name is not None and (self.skill_group_name is None or name > self.skill_group_name):
+            self.skill_group_name = name
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """One inbound record: a row of call_records (its accept_at, queued_at, queue_s, end_status,
+        hung_up_by, transfers, satisfaction and skill_group_name)."""
+        c, i = self.counts, _INDEX
+        c[i["offered"]] += 1
+        answered = bool(record["accept_at"])
+        status = record["end_status"]
+        if answered:
+            c[i["answered"]] += 1
+        elif status in ABANDONED_STATUSES:
+            c[i[ABANDONED_STATUSES[status]]] += 1
+        if status == NO_AGENT_STATUS:
+            c[i["no_agent"]] += 1
+        elif status == AFTER_HOURS_STATUS:
+            c[i["after_hours"]] += 1
+        if record["queued_at"] is not None:
+            c[i["queued"]] += 1
+        if record["transfers"] > 0:
+            c[i["transferred"]] += 1
+        side = record["hung_up_by"]
+        if side in HUNG_UP_SIDES:
+            c[i[f"hung_up_{side}"]] += 1
+        queue_s = record["queue_s"]
+        if queue_s is not None and record["queued_at"] is not None:
+            c[i["queue_count"]] += 1
+            c[i["queue_sum"]] += queue_s
+            self.queue_max = queue_s if self.queue_max is None else max(self.queue_max, queue_s)
+            add_to(self.queue, queue_s)
+            if answered:
+                c[i["answered_queued"]] += 1
+                c[i["answered_queue_sum"]] += queue_s
+                add_to(self.answered_queue, queue_s)
+        keys = {key["key"] for key in orjson.loads(record["satisfaction"] or "[]") if key.get("key")}
+        self.satisfaction.update(keys)
+        name = record["skill_group_name"]
+        if name is not None and (self.skill_group_name is None or name > self.skill_group_name):
+            self.skill_group_name = name
+
+
+@dataclass(frozen=True)
+class CallCells:
+    """Partials in columns, one row per cell (bucket, skill group): what a report adds up. Histograms are
+    encoded as rollups store them (encode_counts), satisfaction as JSON text or None."""
+
+    buckets: npt.NDArray[np.int64]
+    groups: Sequence[int]
+    names: Sequence[str | None]
+    counts: npt.NDArray[np.int64]  # cells x COUNTS
+    queue_max: npt.NDArray[np.int64]  # -1: none
+    queue_hist: Sequence[bytes]
+    answered_queue_hist: Sequence[bytes]
+    satisfaction: Sequence[str | None]
+
+
+class CallAccumulator:
+    """Adds up cells into per-bucket and total figures (the bucket side: every record once, whatever its
+    skill group) and per-skill-group figures (the group side: every record once, whatever its bucket). Raw
+    records go to both sides; a rollup row of all skill groups to the bucket side, one of a skill group
+    over a span longer than a bucket to the group side."""
+
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self._bucket_side: list[CallCells] = []
+        self._group_side: list[CallCells] = []
+
+    def add(self, cells: CallCells, *, buckets: bool = True, groups: bool = True) -> None:
+        if len(cells.buckets):
+            if buckets:
+                self._bucket_side.append(cells)
+            if groups:
+                self._group_side.append(cells)
+
+    def report(
+        self, service_level_s: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[int | None, str | None, dict[str, Any]]]]:
+        """(figures per bucket, figures of the whole range, (skill group id, name, figures) per skill group
+        that has a record, by id, no skill group last)."""
+        bucket_side = _Side(self._bucket_side, lambda c: c.buckets, self.buckets)
+        per_bucket = bucket_side.figures(service_level_s)
+        totals = bucket_side.total(service_level_s)
+        group_ids = sorted(
+            {g for c in self._group_side for g in c.groups}, key=lambda g: (g == NO_SKILL_GROUP, g)
+        )
+        code_of = {g: i for i, g in enumerate(group_ids)}
+        group_side = _Side(
+            self._group_side,
+            lambda c: np.array([code_of[g] for g in c.groups], dtype=np.int64),
+            len(group_ids),
+        )
+        per_group = group_side.figures(service_level_s)
+        names = group_side.names()
+        groups = [
+            (None if g == NO_SKILL_GROUP else g, names[i], per_group[i]) for i, g in enumerate(group_ids)
+        ]
+        return per_bucket, totals, groups
+
+
+class _Side:
+    """Cells summed by owner (a bucket, or a skill group's position)."""
+
+    def __init__(self, cells: list[CallCells], owners_of: Any, owners: int) -> None:
+        self.cells, self.owners = cells, owners
+        self.owner = (
+            np.concatenate([owners_of(c) for c in cells]).astype(np.int64) if cells else np.empty(0, np.int64)
+        )
+        counts = np.concatenate([c.counts for c in cells]) if cells else np.empty((0, len(COUNTS)), np.int64)
+        self.counts = np.zeros((owners, len(COUNTS)), dtype=np.int64)
+        np.add.at(self.counts, self.owner, counts)
+        qmax = np.concatenate([c.queue_max for c in cells]) if cells else np.empty(0, np.int64)
+        self.maxima = np.full(owners, -1, dtype=np.int64)
+        np.maximum.at(self.maxima, self.owner, qmax)
+        self.queue = self._histograms("queue_hist")
+        # Of the answered calls' queue times only the count within a threshold is read: no histogram built.
+        self._answered = decode_counts([b for c in cells for b in c.answered_queue_hist], self.owner)
+        self.satisfaction: list[Counter[str]] = [Counter() for _ in range(owners)]
+        owner_list = self.owner.tolist()
+        position = 0
+        for c in cells:
+            for j, found in enumerate(c.satisfaction):
+                if found:
+                    counter = self.satisfaction[owner_list[position + j]]
+                    for key, count in orjson.loads(found).items():
+                        counter[key] += count
+            position += len(c.buckets)
+
+    def _histograms(self, kind: str) -> SparseHistograms:
+        blobs: list[bytes] = [b for c in self.cells for b in getattr(c, kind)]
+        histograms = SparseHistograms(self.owners)
+        histograms.add(*decode_counts(blobs, self.owner))
+        return histograms.finish()
+
+    def names(self) -> list[str | None]:
+        names: list[str | None] = [None] * self.owners
+        position = 0
+        for c in self.cells:
+            for j, name in enumerate(c.names):
+                code = int(self.owner[position + j])
+                current = names[code]
+                if name is not None and (current is None or name > current):
+                    names[code] = name
+            position += len(c.buckets)
+        return names
+
+    def within(self, service_level_s: int) -> npt.NDArray[np.int64]:
+        """Per owner, the answered calls whose queue time is at most the threshold (exact: a bin bound)."""
+        owner, bins, counts = self._answered
+        keep = bins <= bin_of(service_level_s)
+        return np.bincount(owner[keep], counts[keep], self.owners).astype(np.int64)
+
+    def figures(self, service_level_s: int) -> list[dict[str, Any]]:
+        return _figures(
+            self.counts,
+            self.maxima,
+            self.queue,
+            self.within(service_level_s),
+            self.satisfaction,
+        )
+
+    def total(self, service_level_s: int) -> dict[str, Any]:
+        satisfaction: Counter[str] = Counter()
+        for counter in self.satisfaction:
+            satisfaction.update(counter)
+        return _figures(
+            self.counts.sum(axis=0, keepdims=True),
+            np.array([self.maxima.max(initial=-1)], dtype=np.int64),
+            self.queue.merged(),
+            np.array([int(self.within(service_level_s).sum())], dtype=np.int64),
+            [satisfaction],
+        )[0]
+
+
+def encode_satisfaction(counter: Counter[str]) -> str | None:
+    return orjson.dumps(dict(sorted(counter.items()))).decode() if counter else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _mean(total: int, count: int) -> float | None:
+    return round_seconds(total / count) if count else None
+
+
+def _figures(
+    counts: npt.NDArray[np.int64],
+    maxima: npt.NDArray[np.int64],
+    queue: SparseHistograms,
+    within: npt.NDArray[np.int64],
+    satisfaction: Sequence[Counter[str]],
+) -> list[dict[str, Any]]:
+    as_float = maxima.astype(np.float64)
+    p50 = queue.percentiles(0.5, as_float)
+    p90 = queue.percentiles(0.9, as_float)
+    result = []
+    within_list, maxima_list = within.tolist(), maxima.tolist()
+    for row, values in enumerate(counts.tolist()):
+        c = dict(zip(COUNTS, values, strict=True))
+        abandoned = c["abandoned_ivr"] + c["abandoned_queue"] + c["abandoned_ringing"]
+        result.append(
+            {
+                "offered": c["offered"],
+                "answered": c["answered"],
+                "answer_rate": _share(c["answered"], c["offered"]),
+                "abandoned": abandoned,
+                "abandon_rate": _share(abandoned, c["offered"]),
+                "abandoned_ivr": c["abandoned_ivr"],
+                "abandoned_queue": c["abandoned_queue"],
+                "abandoned_ringing": c["abandoned_ringing"],
+                "no_agent": c["no_agent"],
+                "after_hours": c["after_hours"],
+                "queued": c["queued"],
+                "service_level": _share(within_list[row], c["queued"]),
+                "asa_s": _mean(c["answered_queue_sum"], c["answered_queued"]),
+                "queue_s": {
+                    "mean": _mean(c["queue_sum"], c["queue_count"]),
+                    "p50": p50[row],
+                    "p90": p90[row],
+                    "max": float(maxima_list[row]) if c["queue_count"] else None,
+                },
+                "transferred": c["transferred"],
+                "hung_up_by": {side: c[f"hung_up_{side}"] for side in HUNG_UP_SIDES},
+                "satisfaction": dict(sorted(satisfaction[row].items())),
+            }
+        )
+    return result
+
+
+def cells_of(partials: Mapping[tuple[int, int], CallPartial]) -> CallCells:
+    """Partials keyed by (bucket, skill group id or NO_SKILL_GROUP) as cells."""
+    keys = list(partials)
+    values = [partials[k] for k in keys]
+    return CallCells(
+        buckets=np.array([k[0] for k in keys], dtype=np.int64),
+        groups=[k[1] for k in keys],
+        names=[p.skill_group_name for p in values],
+        counts=np.array([p.counts for p in values], dtype=np.int64).reshape(-1, len(COUNTS)),
+        queue_max=np.array([-1 if p.queue_max is None else p.queue_max for p in values], dtype=np.int64),
+        queue_hist=[encode_counts(p.queue) for p in values],
+        answered_queue_hist=[encode_counts(p.answered_queue) for p in values],
+        satisfaction=[encode_satisfaction(p.satisfaction) for p in values],
+    )
+
+
+def partial_of_row(row: Sequence[Any]) -> CallPartial:
+    """A stored rollup row as a partial: (skill_group_name, *COUNTS, queue_max or -1, queue_hist,
+    answered_queue_hist, satisfaction)."""
+    n = len(COUNTS)
+    queue_max = int(row[1 + n])
+    return CallPartial(
+        counts=[int(v) for v in row[1 : 1 + n]],
+        queue_max=None if queue_max < 0 else queue_max,
+        queue=histogram_of(row[2 + n]),
+        answered_queue=histogram_of(row[3 + n]),
+        satisfaction=Counter(orjson.loads(row[4 + n])) if row[4 + n] else Counter(),
+        skill_group_name=row[0],
+    )
