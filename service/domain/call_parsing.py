@@ -42,6 +42,9 @@ from service.domain.end_status import complete_end_status
 from service.domain.raw_fields import RawFields, json_kind
 
 _HUNG_UP: dict[str, HungUpBy] = {"user": "user", "seat": "seat", "system": "system"}
+# Chats and audio/video sessions carry no Direction: the customer opens them (the web, WeChat or app channel
+# reaching the center), so they are inbound contacts, and count in the calls report with calls.
+_SESSION_DIRECTION: Direction = "inbound"
 
 
 def parse_cdr_push(body: Mapping[str, object]) -> CallRecord:
@@ -76,6 +79,7 @@ def parse_im_cdr(info: Mapping[str, object], sdk_app_id: int) -> CallRecord:
             sdk_app_id=_required_app(fields, sdk_app_id),
             session_id=_required_session(fields),
             channel="chat",
+            direction=_SESSION_DIRECTION,
             customer=fields.text("ClientUserId"),
             agent_email=fields.text("StaffId"),
             time_ms=fields.instant_ms("Timestamp"),
@@ -219,6 +223,7 @@ def _session_push(fields: RawFields, *, channel: Channel, source: str) -> CallRe
             sdk_app_id=_required_app(fields, None),
             session_id=_required_session(fields),
             channel=channel,
+            direction=_SESSION_DIRECTION,
             customer=fields.text("UserId"),
             agent_email=seat.text("Mail", "UserId") if seat else None,
             start_ms=fields.instant_ms("StartTimestamp"),

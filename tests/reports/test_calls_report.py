@@ -25,7 +25,7 @@ from service.domain.buckets import buckets
 from service.domain.call_join import JoinRules
 from service.domain.call_parsing import session_of
 from service.domain.call_records import PULL_TEL_CDR, CallRecord, SatisfactionKey, with_derived_fields
-from service.domain.instants import now_ms
+from service.domain.instants import now_ms, parse_iso
 from service.projection import call_rollups
 from service.projection.call_records import project_call_sessions, record_row
 from service.reports.calls_report import CallsFilter, calls
@@ -633,3 +633,39 @@ def test_rollups_give_what_the_records_give(engine: Engine, site: Site) -> None:
     _, totals, groups = calls(engine, whole, days, 20)
     assert totals["offered"] > 500 and totals["queue_s"]["p90"] is not None and len(groups) == 4
     assert set(totals["satisfaction"]) == {"1", "2", "3", "noInput"}
+
+
+async def test_chats_count_as_inbound_contacts(engine: Engine, site: Site, reader: httpx.AsyncClient) -> None:
+    # An imcdr push carries no Direction: a chat is a customer's contact, in the report with its channel.
+    add_app(engine, APP_A, "none", ["crm"])
+    window_start = int(parse_iso(WINDOW["from"]) // 1000)
+    chat = {
+        "SdkAppId": APP_A,
+        "SessionId": "chat-1",
+        "UserId": "wx-user-7",
+        "StartTimestamp": window_start + 3600,
+        "QueuedTimestamp": window_start + 3602,
+        "AcceptTimestamp": window_start + 3610,
+        "EndedTimestamp": window_start + 3900,
+        "EndStatusString": "ok",
+        "SeatUser": {"Mail": ANN},
+    }
+    text = orjson.dumps(chat).decode()
+    session_id, problem = session_of(APP_A, "push", "imcdr", text)
+    row: RawRecordRow = {
+        "sdk_app_id": APP_A,
+        "source": "push",
+        "action": "imcdr",
+        "version": "1",
+        "push_uuid": "chat-push",
+        "received_at": now_ms(),
+        "body": text,
+        "session_id": session_id,
+        "problem": problem,
+    }
+    with engine.begin() as conn:
+        store_record(conn, row)
+        project_call_sessions(conn, [(APP_A, "chat-1")], RULES)
+    chats = (await report(reader, channel="chat"))["totals"]
+    assert (chats["offered"], chats["answered"], chats["asa_s"]) == (1, 1, 8.0)
+    assert (await report(reader, channel="phone"))["totals"]["offered"] == 0

@@ -48,8 +48,14 @@ function drawCallsChart(report, tz) {
       cell(b.service_level, fmtRate), cell(b.queue_s.p90, fmtSeconds))), "No buckets");
 }
 
+// The page's channel types (the hash's `type`) as CCC's record channels; `oim` (audio and text) is both, so
+// it filters nothing.
+const CCC_CHANNELS = { phone: "phone", im: "chat", om: "video" };
+
 export async function renderCalls(state, r, isCurrent) {
-  const report = await api("/v1/analytics/calls", filterParams(state, r, "from", "to", "tz", "interval", "channel", "agent"));
+  const params = filterParams(state, r, "from", "to", "tz", "interval", "channel", "agent");
+  params.channel = CCC_CHANNELS[params.channel];
+  const report = await api("/v1/analytics/calls", params);
   if (!isCurrent()) return;
   const t = report.totals;
   $("calls-figures").replaceChildren(...FIGURES.map(([key, label, def, pick, format]) => figure(key, label, def, pick(t), format)));
