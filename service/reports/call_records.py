@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, tup
 
 from service.contract.models import Call, CallLeg, field_names
 from service.domain.instants import iso
-from service.storage.schema import call_legs, call_records, ccc_app_sites, ccc_apps
+from service.storage.schema import call_legs, call_records
 
 CALL_FIELDS = field_names(Call)
 LEG_FIELDS = field_names(CallLeg)
@@ -35,17 +35,6 @@ class CallFilter:
     end_status: str | None = None
     customer: tuple[str, ...] | None = None  # any of these forms
     seen: bool | None = None
-
-
-def apps_of_site(conn: Connection, site_id: int) -> tuple[int, ...]:
-    """The SdkAppIds of the CCC apps tied to a site (``calltrail ccc add --site``)."""
-    query = (
-        select(ccc_apps.c.sdk_app_id)
-        .join(ccc_app_sites, ccc_app_sites.c.app_id == ccc_apps.c.id)
-        .where(ccc_app_sites.c.site_id == site_id)
-        .order_by(ccc_apps.c.sdk_app_id)
-    )
-    return tuple(conn.execute(query).scalars())
 
 
 def _same_call(table: Any) -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CallsQuery
 from service.domain.instants import iso, now_ms
 from service.domain.numbers import normalise_number
@@ -23,7 +24,6 @@ from service.reports.call_records import (
     CALL_FIELDS,
     CALL_PHONE_FIELDS,
     CallFilter,
-    apps_of_site,
     call_page,
     call_record,
     call_row,
@@ -58,7 +58,7 @@ async def list_calls(request: Request) -> Response:
         apps = None
         if site_id is not None:
             with state.read_engine.connect() as conn:
-                apps = apps_of_site(conn, site_id)
+                apps = tuple(sdk_app_ids_of_site(conn, site_id))
         return CallFilter(
             start,
             end,

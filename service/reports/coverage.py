@@ -21,11 +21,12 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CoverageQuery
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.reports.serving import in_thread, keyset_page, report_request
-from service.storage.schema import call_legs, call_records, ccc_app_sites, ccc_apps, sessions
+from service.storage.schema import call_legs, call_records, ccc_apps, sessions
 
 COUNTS = ("answered_legs", "seen", "unseen", "ambiguous", "page_only")
 # The page's `type` values that can show a record of each CCC channel (domain/call_join.py's table, turned
@@ -68,12 +69,9 @@ async def coverage_report(request: Request) -> Response:
 
 def apps_in_scope(conn: Connection, site_id: int | None) -> tuple[int, ...]:
     """The registered apps' SdkAppIds; with a site, those tied to it."""
-    query = select(ccc_apps.c.sdk_app_id)
     if site_id is not None:
-        query = query.join(ccc_app_sites, ccc_app_sites.c.app_id == ccc_apps.c.id).where(
-            ccc_app_sites.c.site_id == site_id
-        )
-    return tuple(sorted(conn.execute(query).scalars()))
+        return tuple(sdk_app_ids_of_site(conn, site_id))
+    return tuple(sorted(conn.execute(select(ccc_apps.c.sdk_app_id)).scalars()))
 
 
 def _answered(scope: CoverageScope) -> list[ColumnElement[bool]]:
