@@ -89,7 +89,8 @@ async def test_a_call_and_a_chat_end_to_end(api: httpx.AsyncClient, site: Site, 
         "offered_at": None, "connected_at": None,
         "ended_at": None, "ring_s": 6.0, "talk_s": 60.0, "outcome": "answered",
         "end_source": "explicit", "observed_from": 100, "cards_sent": 0, "call_outs": 1, "event_count": 3,
-        "duplicate_count": 0,
+        "duplicate_count": 0, "call_sdk_app_id": None, "call_session_id": None, "call_leg": None,
+        "call_join_offset_ms": None,
     }  # fmt: skip
     assert (chat_1["outcome"], chat_1["talk_s"], chat_1["cards_sent"]) == ("answered", 99.0, 0)
     assert (chat_2["outcome"], chat_2["end_source"], chat_2["cards_sent"]) == ("ongoing", None, 1)
