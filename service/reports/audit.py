@@ -18,13 +18,14 @@ from service.reports.params import Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
 from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions
+from service.projection.statements import SiteIds, of_sites
 
 
 async def audit_trail(request: Request) -> Response:
     state = await reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
-    resolve_site = site_filter(state, params)
+    resolve_site = site_filter(request, params)
     query = params.read(AuditQuery)
     params.done()
     agent, action, limit, fmt = query.agent, query.action, query.limit, query.format
@@ -55,7 +56,7 @@ async def audit_trail(request: Request) -> Response:
 class AuditFilter:
     start_ms: int | None = None
     end_ms: int | None = None
-    site_id: int | None = None
+    site_id: SiteIds = None
     agent: str | None = None
     action: str | None = None
 
@@ -71,8 +72,7 @@ def audit_page(
         conditions.append(actions.c.at >= where.start_ms)
     if where.end_ms is not None:
         conditions.append(actions.c.at < where.end_ms)
-    if where.site_id is not None:
-        conditions.append(actions.c.site_id == where.site_id)
+    conditions.extend(of_sites(actions.c.site_id, where.site_id))
     if where.agent is not None:
         conditions.append(actions.c.agent_email == where.agent)
     if where.action is not None:
