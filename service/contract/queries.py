@@ -52,6 +52,12 @@ class CallCursor(Cursor):
     parts = ("time", "app", "session")
 
 
+class AccessCursor(Cursor):
+    """An access-log entry's key: its time and id."""
+
+    parts = ("time", "id")
+
+
 class CoverageCursor(Cursor):
     """An unseen leg's key: its accept time, SdkAppId, SessionId and leg index."""
 
@@ -170,6 +176,14 @@ class CoverageQuery(Query):
     cursor: (
         Annotated[CoverageCursor, Meta(description="`next_cursor` of the previous page of `unseen`.")] | None
     ) = None
+
+
+class AccessLogQuery(Query):
+    """GET /v1/admin/access-log, beyond ``from`` and ``to``."""
+
+    key: Annotated[str, text(16, "Only this key's entries (its id, the part after ctk_).")] | None = None
+    limit: Limit = DEFAULT_PAGE_SIZE
+    cursor: Annotated[AccessCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
 
 
 # The schema of a parameter that is not JSON: a zone is its IANA name, a cursor the text a page returned.

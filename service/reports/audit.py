@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from service.admin.registry import site_names
 from service.contract.queries import AuditQuery
+from service.http.audit import note_rows
 from service.http.responses import JSONResponse
 from service.reports.params import Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
@@ -49,7 +50,9 @@ async def audit_trail(request: Request) -> Response:
         with state.read_engine.connect() as conn:
             return keyset_page(audit_page(conn, filters, after=after, limit=limit + 1), limit, "actions")
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["actions"]))
+    return JSONResponse(found)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from service.domain.instants import iso, now_ms
 from service.domain.numbers import normalise_number
 from service.domain.sessions import Timeouts
 from service.http.errors import ApiError
+from service.http.audit import note_rows
 from service.http.responses import JSONResponse
 from service.reports.call_records import (
     CALL_FIELDS,
@@ -91,7 +92,9 @@ async def list_calls(request: Request) -> Response:
                 call_page(conn, filters, after=after, limit=query.limit + 1), query.limit, "calls"
             )
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["calls"]))
+    return JSONResponse(found)
 
 
 async def get_call(request: Request) -> Response:
@@ -116,6 +119,7 @@ async def get_call(request: Request) -> Response:
         raise ApiError(
             404, "not_found", f"no call record has the SdkAppId {app_text!r} and SessionId {session_id!r}"
         )
+    note_rows(request, 1)
     return JSONResponse(found)
 
 

@@ -19,6 +19,7 @@ from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
 from service.http.errors import ApiError
+from service.http.audit import note_rows
 from service.http.responses import JSONResponse
 from service.reports.call_records import apps_of_site, call_of
 from service.reports.params import Params, time_range
@@ -76,7 +77,9 @@ async def list_sessions(request: Request) -> Response:
             rows = session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
             return keyset_page(rows, limit, "sessions")
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["sessions"]))
+    return JSONResponse(found)
 
 
 async def get_session(request: Request) -> Response:
@@ -93,6 +96,7 @@ async def get_session(request: Request) -> Response:
     found = await in_thread(read) if SESSION_ID.fullmatch(session_id) else None
     if found is None:
         raise ApiError(404, "not_found", f"no session has the id {session_id!r}")
+    note_rows(request, 1)
     return JSONResponse(found)
 
 
