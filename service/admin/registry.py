@@ -180,7 +180,7 @@ def insert_key(
 def site_ids_of(conn: Connection, names: Iterable[str]) -> list[int]:
     """The ids of these sites, in the names' order; a RegistryError names every unknown one."""
     wanted = list(names)
-    found = dict(conn.execute(select(sites.c.name, sites.c.id).where(sites.c.name.in_(wanted))).tuples())
+    found = {n: i for n, i in conn.execute(select(sites.c.name, sites.c.id).where(sites.c.name.in_(wanted)))}
     missing = [n for n in wanted if n not in found]
     if missing:
         raise RegistryError(f"no site named {', '.join(map(repr, missing))} (see `calltrail sites list`)")
