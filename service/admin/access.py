@@ -154,7 +154,7 @@ def access_page(
         query = query.order_by(access_log.c.at.desc(), access_log.c.id.desc()).limit(limit)
         rows = conn.execute(query).mappings().all()
     for row in rows:
-        yield dict(row), (row["at"], row["id"])
+        yield {str(k): v for k, v in row.items()}, (row["at"], row["id"])
 
 
 # Sites.

@@ -46,7 +46,9 @@ def sites_list() -> None:
 @click.option("--add", "added", multiple=True, help="An origin to allow; repeatable.")
 @click.option("--remove", "removed", multiple=True, help="An origin to stop allowing; repeatable.")
 @click.option("--replace", "replaced", multiple=True, help="The origins, all of them; repeatable.")
-def sites_origins(name: str, added: tuple[str, ...], removed: tuple[str, ...], replaced: tuple[str, ...]) -> None:
+def sites_origins(
+    name: str, added: tuple[str, ...], removed: tuple[str, ...], replaced: tuple[str, ...]
+) -> None:
     """Change a site's allowed origins (one must remain)."""
     with engine_for(role="write") as engine:
         site = access.update_site(
@@ -97,7 +99,9 @@ def keys_create(scope: str, site_names: tuple[str, ...], name: str | None, expir
     key = created.key
     sites_text = f" for site(s) {', '.join(key.site_names)}" if key.scoped else " for every site"
     expiry = f", expiring {iso_offset(key.expires_at)}" if key.expires_at is not None else ""
-    click.echo(f"{scope} key {key.key_id} created{sites_text}{expiry}; it is shown only now, store it safely:")
+    click.echo(
+        f"{scope} key {key.key_id} created{sites_text}{expiry}; it is shown only now, store it safely:"
+    )
     click.echo(created.plaintext)
 
 
@@ -148,7 +152,9 @@ def _instant(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 def access_log(key_id: str | None, start: int | None, end: int | None, limit: int, as_json: bool) -> None:
     """Who read customer data or administered what, newest first."""
     with engine_for() as engine:
-        rows = list(access.access_page(engine, CLI, AccessFilter(key_id, start, end), after=None, limit=limit))
+        rows = list(
+            access.access_page(engine, CLI, AccessFilter(key_id, start, end), after=None, limit=limit)
+        )
     for row, _ in rows:
         if as_json:
             entry = {**row, "at": iso(row["at"]), "params": orjson.loads(row["params"])}

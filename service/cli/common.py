@@ -10,10 +10,10 @@ import click
 from sqlalchemy import Engine
 
 from service.admin import registry
+from service.admin.access import AdminError
 from service.ccc import apps as ccc_apps
 from service.config import ConfigError, Settings
 from service.storage.engine import Role, is_sqlite_url, make_engine, normalize_url
-from service.admin.access import AdminError
 from service.storage.migrations import SchemaOutdated, check_current, upgrade
 
 

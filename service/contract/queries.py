@@ -29,7 +29,7 @@ DEFAULT_SHORT_ABANDON_S = 5
 DEFAULT_FOLLOW_WINDOW_S = 600
 MAX_FOLLOW_WINDOW_S = 86_400
 
-CursorPart = Literal["time", "site", "id", "app", "session", "leg"]
+CursorPart = Literal["time", "site", "id", "app", "session", "leg", "entry"]
 
 
 class Cursor(tuple[Any, ...]):
@@ -55,7 +55,7 @@ class CallCursor(Cursor):
 class AccessCursor(Cursor):
     """An access-log entry's key: its time and id."""
 
-    parts = ("time", "id")
+    parts = ("time", "entry")
 
 
 class CoverageCursor(Cursor):

@@ -183,7 +183,9 @@ async def create_key(request: Request) -> Response:
         try:
             expires_in_ms = parse_duration_ms(body.expires)
         except ValueError as exc:
-            raise ApiError(400, "invalid_body", str(exc), [{"field": "expires", "message": str(exc)}]) from None
+            raise ApiError(
+                400, "invalid_body", str(exc), [{"field": "expires", "message": str(exc)}]
+            ) from None
     created = await run(
         access.create_key,
         app_state(request).ccc_engine,

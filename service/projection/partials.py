@@ -10,8 +10,8 @@ from sqlalchemy import Connection, or_, select
 
 from service.domain.buckets import DAY_MS, QUARTER_MS
 from service.domain.formulas import AgentPartial, InboundPartial, SessionFact, is_chat, peak_concurrency
-from service.storage.schema import actions, sessions
 from service.projection.statements import SiteIds, of_sites
+from service.storage.schema import actions, sessions
 
 # A chat longer than this is clipped when peaks are computed: it bounds how far back a day looks for chats.
 CHAT_LOOKBACK_MS = DAY_MS
@@ -48,9 +48,7 @@ def session_fact(row: Any) -> SessionFact:
     )
 
 
-def _sessions_in(
-    start_ms: int, end_ms: int, site_id: SiteIds, agent: str | None, channel: str | None
-) -> Any:
+def _sessions_in(start_ms: int, end_ms: int, site_id: SiteIds, agent: str | None, channel: str | None) -> Any:
     query = select(*_FACT_COLUMNS).where(sessions.c.started_at >= start_ms, sessions.c.started_at < end_ms)
     query = query.where(*of_sites(sessions.c.site_id, site_id))
     if agent is not None:

@@ -41,8 +41,8 @@ from service.domain.formulas import (
 )
 from service.domain.histograms import encode_histogram
 from service.projection.partials import agent_partials, inbound_partials
-from service.storage.schema import actions, agent_rollup, inbound_rollup, rollup_marks, sessions
 from service.projection.statements import SiteIds, of_sites
+from service.storage.schema import actions, agent_rollup, inbound_rollup, rollup_marks, sessions
 
 Span = Literal["hour", "day"]
 HOUR_MS = 3600 * 1000

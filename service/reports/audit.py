@@ -15,11 +15,11 @@ from service.admin.registry import site_names
 from service.contract.queries import AuditQuery
 from service.http.audit import note_rows
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.params import Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
 from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions
-from service.projection.statements import SiteIds, of_sites
 
 
 async def audit_trail(request: Request) -> Response:

@@ -17,9 +17,10 @@ from service.contract.queries import CallsQuery
 from service.domain.instants import iso, now_ms
 from service.domain.numbers import normalise_number
 from service.domain.sessions import Timeouts
-from service.http.errors import ApiError
 from service.http.audit import note_rows
+from service.http.errors import ApiError
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds
 from service.reports.call_records import (
     CALL_FIELDS,
     CALL_PHONE_FIELDS,
@@ -33,7 +34,6 @@ from service.reports.call_records import (
 )
 from service.reports.params import Params, time_range
 from service.reports.records import call_links, session_record
-from service.projection.statements import SiteIds
 from service.reports.serving import allowed_sites, export, in_thread, keyset_page, reader, site_filter
 from service.reports.sessions import TimelineItem, session_timeline, sessions_with_sites
 

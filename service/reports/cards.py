@@ -15,10 +15,10 @@ from service.contract.queries import CardsQuery
 from service.domain.formulas import median
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
+from service.projection.statements import of_sites
 from service.reports.filters import CHAT_CHANNELS, ReportFilter, action_window
 from service.reports.serving import in_thread, report_request
 from service.storage.schema import actions, sessions
-from service.projection.statements import SiteIds, of_sites
 
 
 async def cards_report(request: Request) -> Response:

@@ -24,10 +24,10 @@ from starlette.responses import Response
 from service.contract.queries import CoverageQuery
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.call_records import apps_of_site
 from service.reports.serving import in_thread, keyset_page, report_request
 from service.storage.schema import call_legs, call_records, sessions
-from service.projection.statements import SiteIds, of_sites
 
 COUNTS = ("answered_legs", "seen", "unseen", "ambiguous", "page_only")
 # The page's `type` values that can show a record of each CCC channel (domain/call_join.py's table, turned

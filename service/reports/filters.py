@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service.storage.schema import actions
 from service.projection.statements import SiteIds, of_sites
+from service.storage.schema import actions
 
 CHAT_CHANNELS = ("im", "oim")
 

@@ -11,10 +11,10 @@ from starlette.responses import Response
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts, timed_out
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.params import Params
 from service.reports.serving import in_thread, reader, site_filter
 from service.storage.schema import sessions
-from service.projection.statements import SiteIds, of_sites
 
 
 async def live_report(request: Request) -> Response:

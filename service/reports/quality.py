@@ -13,9 +13,9 @@ from starlette.responses import Response
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.serving import in_thread, report_request, share
 from service.storage.schema import events, projection_failures, quarantined_events, sessions
-from service.projection.statements import SiteIds, of_sites
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from service.contract.queries import SessionsQuery
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
-from service.http.errors import ApiError
 from service.http.audit import note_rows
+from service.http.errors import ApiError
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.call_records import apps_of_site, call_of
 from service.reports.params import Params, time_range
 from service.reports.records import SESSION_FIELDS, action_record, call_links, linked, session_record
 from service.reports.serving import allowed_sites, export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
-from service.projection.statements import SiteIds, of_sites
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SessionOutcome = Literal["answered", "not_answered", "ongoing", "unknown"]

@@ -81,9 +81,14 @@ def two_sites(settings: Settings, engine: Engine) -> TwoSites:
     beta = add_site(engine, "beta", ["https://beta.example.com"])
     add_app(engine, APP_A, "none", ["alpha"])
     add_app(engine, APP_B, "none", ["beta"])
-    ingest(settings, [center_history(alpha.id, seed=1, start_ms=T0), center_history(beta.id, seed=2, start_ms=T0)])
+    ingest(
+        settings,
+        [center_history(alpha.id, seed=1, start_ms=T0), center_history(beta.id, seed=2, start_ms=T0)],
+    )
     store_cdr(engine, APP_A, cdr("alpha-call", SeatUser={"Mail": "ann@x.com"}, Caller="0086" + MOBILE[APP_A]))
-    store_cdr(engine, APP_B, cdr("beta-call", S + 60, SeatUser={"Mail": "ann@x.com"}, Caller="0086" + MOBILE[APP_B]))
+    store_cdr(
+        engine, APP_B, cdr("beta-call", S + 60, SeatUser={"Mail": "ann@x.com"}, Caller="0086" + MOBILE[APP_B])
+    )
     ingest(settings, [page_call(alpha, APP_A, (S + 15) * 1000 + 800)])
     ingest(settings, [page_call(beta, APP_B, (S + 75) * 1000 + 800)])
     with engine.connect() as conn:
@@ -143,7 +148,9 @@ def comparable(path: str, body: Any) -> Any:
 
 def session_of_site(engine: Engine, site: Site) -> str:
     with engine.connect() as conn:
-        return str(conn.execute(select(sessions.c.id).where(sessions.c.site_id == site.id).limit(1)).scalar_one())
+        return str(
+            conn.execute(select(sessions.c.id).where(sessions.c.site_id == site.id).limit(1)).scalar_one()
+        )
 
 
 async def test_every_get_route_is_covered() -> None:
@@ -152,7 +159,12 @@ async def test_every_get_route_is_covered() -> None:
         "/v1/sessions", "/v1/calls", "/v1/analytics/inbound", "/v1/analytics/agents", "/v1/analytics/cards",
         "/v1/analytics/outbound", "/v1/audit", "/v1/live", "/v1/quality", "/v1/coverage",
     }  # fmt: skip
-    assert set(ADMIN_PATHS) == {"/v1/admin/sites", "/v1/admin/keys", "/v1/admin/ccc-apps", "/v1/admin/access-log"}
+    assert set(ADMIN_PATHS) == {
+        "/v1/admin/sites",
+        "/v1/admin/keys",
+        "/v1/admin/ccc-apps",
+        "/v1/admin/access-log",
+    }
 
 
 @pytest.mark.parametrize("path", [p for p in READ_PATHS if p not in DETAIL])
