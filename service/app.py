@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from service.ccc.sync import Project
 from service.config import Settings
 from service.contract import openapi
-from service.http import ccc, dashboard, health, observability, shim
+from service.http import admin, ccc, dashboard, health, observability, shim
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.headers import AllowedHosts, redirect_slashes, with_default_headers
 from service.http.observability import RequestMetricsMiddleware
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, ccc_project: Project | None 
     routes: list[BaseRoute] = [*report_routes, *health.routes, *observability.routes]
     routes += openapi.routes
     routes += ccc.routes
+    routes += admin.routes
     routes += shim.routes
     routes += dashboard.routes
     return CallTrailApp(

@@ -35,6 +35,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "service.projection",
         "service.ingest.protocol",
         "service.formats",
+        # The admin operations (admin/access.py) register and remove CCC apps for the CLI and the API.
+        "service.ccc",
     ),
     # CCC call records: apps, credentials, the raw log. The CLI and the HTTP-facing endpoints
     # (service/http/ccc.py) use it; it uses only what is below it, never HTTP.

@@ -98,32 +98,41 @@ def _site_ids(conn: Connection, names: Iterable[str]) -> list[int]:
 
 def add_app(engine: Engine, sdk_app_id: int, auth: str, site_names: Iterable[str] = ()) -> Credentials:
     """Register an app; its secret (for ``basic`` and ``oauth2``) is in the answer and nowhere else."""
+    try:
+        with engine.begin() as conn:
+            return insert_app(conn, sdk_app_id, auth, site_names)
+    except IntegrityError:
+        raise CccAppError(already_registered(sdk_app_id)) from None
+
+
+def already_registered(sdk_app_id: int) -> str:
+    return (
+        f"the CCC app {sdk_app_id} is already registered (`calltrail ccc rotate {sdk_app_id}` gives it a "
+        "new secret; `calltrail ccc remove` unregisters it)"
+    )
+
+
+def insert_app(conn: Connection, sdk_app_id: int, auth: str, site_names: Iterable[str] = ()) -> Credentials:
+    """``add_app`` within the caller's transaction; a registered SdkAppId raises IntegrityError."""
     check_sdk_app_id(sdk_app_id)
     mode = _check_auth(auth)
     client_id, secret = _new_login(mode)
     created_at = now_ms()
-    try:
-        with engine.begin() as conn:
-            site_ids = _site_ids(conn, site_names)
-            app_id = conn.execute(
-                insert(ccc_apps)
-                .values(
-                    sdk_app_id=sdk_app_id,
-                    auth=mode,
-                    client_id=client_id,
-                    secret_hash=hash_secret(secret) if secret is not None else None,
-                    created_at=created_at,
-                )
-                .returning(ccc_apps.c.id)
-            ).scalar_one()
-            if site_ids:
-                conn.execute(insert(ccc_app_sites), [{"app_id": app_id, "site_id": s} for s in site_ids])
-            names = _sites_of(conn, app_id)
-    except IntegrityError:
-        raise CccAppError(
-            f"the CCC app {sdk_app_id} is already registered (`calltrail ccc rotate {sdk_app_id}` gives it a "
-            "new secret; `calltrail ccc remove` unregisters it)"
-        ) from None
+    site_ids = _site_ids(conn, site_names)
+    app_id = conn.execute(
+        insert(ccc_apps)
+        .values(
+            sdk_app_id=sdk_app_id,
+            auth=mode,
+            client_id=client_id,
+            secret_hash=hash_secret(secret) if secret is not None else None,
+            created_at=created_at,
+        )
+        .returning(ccc_apps.c.id)
+    ).scalar_one()
+    if site_ids:
+        conn.execute(insert(ccc_app_sites), [{"app_id": app_id, "site_id": s} for s in site_ids])
+    names = _sites_of(conn, app_id)
     return Credentials(CccApp(app_id, sdk_app_id, mode, client_id, names, created_at), secret)
 
 
@@ -143,15 +152,19 @@ def _app(row: Row[Any], site_names: tuple[str, ...]) -> CccApp:
 
 def list_apps(engine: Engine) -> list[CccApp]:
     with engine.connect() as conn:
-        site_rows = conn.execute(
-            select(ccc_app_sites.c.app_id, sites.c.name)
-            .join(sites, sites.c.id == ccc_app_sites.c.site_id)
-            .order_by(sites.c.name)
-        )
-        by_app: dict[int, list[str]] = {}
-        for app_id, name in site_rows:
-            by_app.setdefault(app_id, []).append(name)
-        rows = conn.execute(select(ccc_apps).order_by(ccc_apps.c.sdk_app_id)).all()
+        return apps_in(conn)
+
+
+def apps_in(conn: Connection) -> list[CccApp]:
+    site_rows = conn.execute(
+        select(ccc_app_sites.c.app_id, sites.c.name)
+        .join(sites, sites.c.id == ccc_app_sites.c.site_id)
+        .order_by(sites.c.name)
+    )
+    by_app: dict[int, list[str]] = {}
+    for app_id, name in site_rows:
+        by_app.setdefault(app_id, []).append(name)
+    rows = conn.execute(select(ccc_apps).order_by(ccc_apps.c.sdk_app_id)).all()
     return [_app(r, tuple(by_app.get(r.id, ()))) for r in rows]
 
 
@@ -166,8 +179,12 @@ def get_app(engine: Engine, sdk_app_id: int) -> CccApp | None:
 def remove_app(engine: Engine, sdk_app_id: int) -> None:
     """Unregister an app: its credentials and tokens stop working at once. Its raw records stay."""
     with engine.begin() as conn:
-        if conn.execute(delete(ccc_apps).where(ccc_apps.c.sdk_app_id == sdk_app_id)).rowcount == 0:
-            raise CccAppError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
+        delete_app(conn, sdk_app_id)
+
+
+def delete_app(conn: Connection, sdk_app_id: int) -> None:
+    if conn.execute(delete(ccc_apps).where(ccc_apps.c.sdk_app_id == sdk_app_id)).rowcount == 0:
+        raise CccAppError(f"no CCC app {sdk_app_id} is registered (see `calltrail ccc list`)")
 
 
 def rotate_secret(engine: Engine, sdk_app_id: int) -> Credentials:
@@ -213,14 +230,3 @@ def app_by_sdk_app_id(conn: Connection, sdk_app_id: int) -> AppRef | None:
         )
     ).first()
     return None if row is None else AppRef(row.id, row.sdk_app_id, row.auth)
-
-
-def sdk_app_ids_of_site(conn: Connection, site_id: int) -> list[int]:
-    """The SdkAppIds of the apps tied to a site: whose call records a report filtered on the site covers."""
-    rows = conn.execute(
-        select(ccc_apps.c.sdk_app_id)
-        .join(ccc_app_sites, ccc_app_sites.c.app_id == ccc_apps.c.id)
-        .where(ccc_app_sites.c.site_id == site_id)
-        .order_by(ccc_apps.c.sdk_app_id)
-    ).scalars()
-    return [int(app) for app in rows]

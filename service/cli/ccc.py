@@ -9,6 +9,8 @@ from typing import Any
 import click
 import orjson
 
+from service.admin import access
+from service.admin.access import CLI
 from service.ccc import apps as ccc_apps
 from service.ccc.console import console_lines, console_settings
 from service.ccc.pull import PAGE_SIZE, CccRangeError, Page
@@ -65,7 +67,7 @@ def ccc_add(sdk_app_id: int, auth: str, site_names: tuple[str, ...], as_json: bo
     """Register the CCC app SDK_APP_ID; prints, once, what to type into the CCC console."""
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
-        credentials = ccc_apps.add_app(engine, sdk_app_id, auth, site_names)
+        credentials = access.add_app(engine, CLI, sdk_app_id, auth, site_names)
     if auth == "none":
         click.echo(
             f"warning: the CCC app {sdk_app_id} has no authentication: anyone who knows its SdkAppId can "
@@ -108,7 +110,7 @@ def ccc_list(as_json: bool) -> None:
 def ccc_remove(sdk_app_id: int) -> None:
     """Unregister a CCC app: its pushes are refused from now on. The records it pushed are kept."""
     with engine_for(role="write") as engine:
-        ccc_apps.remove_app(engine, sdk_app_id)
+        access.remove_app(engine, CLI, sdk_app_id)
     click.echo(f"CCC app {sdk_app_id} removed; the records it pushed are kept")
 
 

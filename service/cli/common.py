@@ -10,6 +10,7 @@ import click
 from sqlalchemy import Engine
 
 from service.admin import registry
+from service.admin.access import AdminError
 from service.ccc import apps as ccc_apps
 from service.config import ConfigError, Settings
 from service.storage.engine import Role, is_sqlite_url, make_engine, normalize_url
@@ -48,7 +49,7 @@ def engine_for(settings: Settings | None = None, role: Role = "read") -> Iterato
     engine = make_engine(settings, role)
     try:
         yield engine
-    except (registry.RegistryError, ccc_apps.CccAppError) as exc:
+    except (registry.RegistryError, ccc_apps.CccAppError, AdminError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()

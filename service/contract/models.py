@@ -619,11 +619,142 @@ class OAuthError(Model):
     error_description: str
 
 
+# The admin API (docs/api.md, "Administration"): its request bodies and answers.
+
+SiteName = Annotated[str, Meta(min_length=1, max_length=200)]
+OriginText = Annotated[str, Meta(description="scheme://host[:port], e.g. https://crm.example.com")]
+
+
+class SiteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/admin/sites."""
+
+    name: SiteName
+    origins: Annotated[list[OriginText], Meta(min_length=1)]
+
+
+class SiteChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /v1/admin/sites/{name}: ``replace`` the origins, or ``add`` and ``remove`` some."""
+
+    add: list[OriginText] | None = None
+    remove: list[OriginText] | None = None
+    replace: list[OriginText] | None = None
+
+
+class AdminSite(Model):
+    """A site and its public site key (it can only write events: embed it in the page)."""
+
+    name: str
+    site_key: str
+    origins: list[str]
+    created_at: Instant
+
+
+class AdminSites(Model):
+    sites: list[AdminSite]
+
+
+class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/admin/keys. Without ``sites`` the key sees every site (an unscoped admin only)."""
+
+    scope: Literal["read", "admin"]
+    sites: list[SiteName] | None = None
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    expires: Annotated[str, Meta(description="A lifetime: 36h, 90d, 12w")] | None = None
+
+
+class AdminKey(Model):
+    """A secret key, never its secret. ``sites`` null: every site."""
+
+    key_id: str
+    scope: Literal["read", "admin"]
+    name: str | None
+    sites: list[str] | None
+    created_at: Instant
+    expires_at: Instant | None
+    last_used_at: Annotated[str | None, Meta(description="To the minute: written at most once a minute")]
+    revoked_at: Instant | None
+
+
+class AdminKeys(Model):
+    keys: list[AdminKey]
+
+
+class CreatedKey(AdminKey):
+    """A new key with its secret, shown this once (only its hash is stored)."""
+
+    secret: str
+
+
+class CccAppCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/admin/ccc-apps."""
+
+    sdk_app_id: Annotated[int, Meta(ge=1)]
+    auth: Literal["basic", "oauth2", "none"]
+    sites: list[SiteName] | None = None
+
+
+class AdminCccApp(Model):
+    sdk_app_id: int
+    auth: Literal["basic", "oauth2", "none"]
+    client_id: Annotated[str | None, Meta(description="The basic user name or the OAuth2 client id")]
+    sites: list[str]
+    created_at: Instant
+
+
+class AdminCccApps(Model):
+    apps: list[AdminCccApp]
+
+
+class CccConsole(Model):
+    """What to type into the CCC console's Data Push settings; null where the mode has no such field, the
+    URLs null unless CALLTRAIL_PUBLIC_URL is set."""
+
+    sdk_app_id: int
+    push_path: str
+    push_url: str | None
+    auth: Literal["basic", "oauth2", "none"]
+    username: str | None
+    password: str | None
+    client_id: str | None
+    client_secret: str | None
+    token_path: str | None
+    token_url: str | None
+
+
+class CreatedCccApp(AdminCccApp):
+    """A new CCC app with its console settings, the secret shown this once."""
+
+    console: CccConsole
+
+
+class AccessEntry(Model):
+    """One entry of the access log."""
+
+    id: int
+    at: Instant
+    key_id: Annotated[str | None, Meta(description="The key's public id; null for the CLI")]
+    kind: Literal["read", "export", "admin"]
+    action: str
+    method: str | None
+    path: str | None
+    params: dict[str, Any]
+    status: int | None
+    rows: int | None
+    client_ip: str | None
+
+
+class AccessLogPage(Model):
+    entries: list[AccessEntry]
+    next_cursor: str | None
+
+
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     Error, Session, SessionDetail, SessionPage, Call, CallDetail, CallPage, Action, AuditPage, Figures,
     InboundReport, CallsReport, AgentRow, AgentsReport, CardsReport, OutboundReport, Live, Quality, Coverage,
     EventBatch, EventResults, CccPushBody,
     CccAnswer, CccTokenRequest, CccToken, OAuthError,
+    SiteCreate, SiteChange, AdminSite, AdminSites, KeyCreate, AdminKey, AdminKeys, CreatedKey, CccAppCreate,
+    AdminCccApp, AdminCccApps, CreatedCccApp, AccessEntry, AccessLogPage,
 )  # fmt: skip
 
 

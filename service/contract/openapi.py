@@ -15,6 +15,7 @@ from service.ccc.console import PUSH_PATH, TOKEN_PATH
 from service.ccc.push import KNOWN_ACTIONS, MAX_ACTION_CHARS, MAX_PUSH_UUID_CHARS, MAX_VERSION_CHARS
 from service.contract.models import COMPONENTS
 from service.contract.queries import (
+    AccessLogQuery,
     AgentsQuery,
     AuditQuery,
     CallsQuery,
@@ -184,6 +185,115 @@ def _ccc_paths() -> dict[str, Schema]:
     }
 
 
+_ADMIN_ERRORS = {
+    "401": _error("No key, or an unknown, revoked or expired one"),
+    "403": _error("A read key, or beyond this admin key's sites"),
+}
+
+
+def _admin(
+    summary: str,
+    ok_status: str,
+    ok: Schema,
+    *,
+    body: str | None = None,
+    parameters: list[Schema] | None = None,
+    extra: dict[str, Schema] | None = None,
+) -> Schema:
+    operation: Schema = {"summary": summary, "security": [{"bearer": []}]}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    responses = {ok_status: ok, **_ADMIN_ERRORS, **(extra or {})}
+    if body is not None:
+        responses["400"] = _error("A bad body; `details` names each bad field")
+    operation["responses"] = responses
+    return operation
+
+
+def _path_parameter(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _admin_paths() -> dict[str, Schema]:
+    """The admin API (docs/api.md, "Administration"): admin keys only."""
+    no_content = {"description": "Done"}
+    site = [_path_parameter("name", {"type": "string"})]
+    missing_site = {"404": _error("No such site (or not this key's)")}
+    return {
+        "/v1/admin/sites": {
+            "get": _admin("Sites, with their public site keys", "200", _json("AdminSites")),
+            "post": _admin(
+                "Create a site (unscoped admin keys only)",
+                "201",
+                _json("AdminSite", "Created"),
+                body="SiteCreate",
+                extra={"409": _error("A site of that name exists")},
+            ),
+        },
+        "/v1/admin/sites/{name}": {
+            "patch": _admin(
+                "Change a site's origins",
+                "200",
+                _json("AdminSite"),
+                body="SiteChange",
+                parameters=site,
+                extra=missing_site,
+            ),
+            "delete": _admin(
+                "Delete a site and all its data", "204", no_content, parameters=site, extra=missing_site
+            ),
+        },
+        "/v1/admin/keys": {
+            "get": _admin("Secret keys (never their secrets)", "200", _json("AdminKeys")),
+            "post": _admin(
+                "Create a key; its secret is in this answer only",
+                "201",
+                _json("CreatedKey", "Created"),
+                body="KeyCreate",
+            ),
+        },
+        "/v1/admin/keys/{key_id}": {
+            "delete": _admin(
+                "Revoke a key",
+                "200",
+                _json("AdminKey", "Revoked"),
+                parameters=[_path_parameter("key_id", {"type": "string"})],
+                extra={"404": _error("No such key (or not this key's to administer)")},
+            ),
+        },
+        "/v1/admin/ccc-apps": {
+            "get": _admin("CCC apps (never their secrets)", "200", _json("AdminCccApps")),
+            "post": _admin(
+                "Register a CCC app; its console settings and secret are in this answer only",
+                "201",
+                _json("CreatedCccApp", "Created"),
+                body="CccAppCreate",
+                extra={"409": _error("The app is registered already")},
+            ),
+        },
+        "/v1/admin/ccc-apps/{sdk_app_id}": {
+            "delete": _admin(
+                "Unregister a CCC app (its records stay)",
+                "204",
+                no_content,
+                parameters=[_path_parameter("sdk_app_id", {"type": "integer"})],
+                extra={"404": _error("No such app (or not this key's to administer)")},
+            ),
+        },
+        "/v1/admin/access-log": {
+            "get": _admin(
+                "The access log, newest first",
+                "200",
+                _json("AccessLogPage"),
+                parameters=_parameters(Window, only=("from", "to")) + _parameters(AccessLogQuery),
+                extra={"400": _error("A bad parameter; `details` names each one")},
+            ),
+        },
+    }
+
+
 def _paths() -> dict[str, Schema]:
     return {
         "/v1/events": {
@@ -279,6 +389,7 @@ def _paths() -> dict[str, Schema]:
             _json("Coverage"),
         ),
         **_ccc_paths(),
+        **_admin_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {
             "get": {

@@ -30,7 +30,7 @@ DEFAULT_SHORT_ABANDON_S = 5
 DEFAULT_FOLLOW_WINDOW_S = 600
 MAX_FOLLOW_WINDOW_S = 86_400
 
-CursorPart = Literal["time", "site", "id", "app", "session", "leg"]
+CursorPart = Literal["time", "site", "id", "app", "session", "leg", "entry"]
 
 
 class Cursor(tuple[Any, ...]):
@@ -51,6 +51,12 @@ class CallCursor(Cursor):
     """A call record's key: its start (sort time), SdkAppId and SessionId."""
 
     parts = ("time", "app", "session")
+
+
+class AccessCursor(Cursor):
+    """An access-log entry's key: its time and id."""
+
+    parts = ("time", "entry")
 
 
 class CoverageCursor(Cursor):
@@ -198,6 +204,14 @@ class CoverageQuery(Query):
     cursor: (
         Annotated[CoverageCursor, Meta(description="`next_cursor` of the previous page of `unseen`.")] | None
     ) = None
+
+
+class AccessLogQuery(Query):
+    """GET /v1/admin/access-log, beyond ``from`` and ``to``."""
+
+    key: Annotated[str, text(16, "Only this key's entries (its id, the part after ctk_).")] | None = None
+    limit: Limit = DEFAULT_PAGE_SIZE
+    cursor: Annotated[AccessCursor, Meta(description=CURSOR_DESCRIPTION)] | None = None
 
 
 # The schema of a parameter that is not JSON: a zone is its IANA name, a cursor the text a page returned.

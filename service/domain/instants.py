@@ -75,3 +75,20 @@ def s_ceil(ms: int) -> int:
 def now_ms() -> int:
     """The wall clock as epoch milliseconds, exactly (integer nanoseconds; a float would round)."""
     return time.time_ns() // 1_000_000
+
+
+_DURATION_UNITS_MS = {"h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+MAX_DURATION_MS = 3650 * 86_400_000  # ten years
+
+
+def parse_duration_ms(text: str) -> int:
+    """``36h``, ``90d`` or ``12w`` as milliseconds (a key's lifetime); ValueError names the form."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS_MS.get(value[-1:]) if value else None
+    digits = value[:-1]
+    if unit is None or not digits.isdigit() or len(digits) > 6 or int(digits) == 0:
+        raise ValueError(f"{text!r} is not a duration: expected a count and h, d or w, like 36h, 90d or 12w")
+    ms = int(digits) * unit
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"{text!r} is longer than ten years")
+    return ms

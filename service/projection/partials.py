@@ -10,6 +10,7 @@ from sqlalchemy import Connection, or_, select
 
 from service.domain.buckets import DAY_MS, QUARTER_MS
 from service.domain.formulas import AgentPartial, InboundPartial, SessionFact, is_chat, peak_concurrency
+from service.projection.statements import SiteIds, of_sites
 from service.storage.schema import actions, sessions
 
 # A chat longer than this is clipped when peaks are computed: it bounds how far back a day looks for chats.
@@ -47,12 +48,9 @@ def session_fact(row: Any) -> SessionFact:
     )
 
 
-def _sessions_in(
-    start_ms: int, end_ms: int, site_id: int | None, agent: str | None, channel: str | None
-) -> Any:
+def _sessions_in(start_ms: int, end_ms: int, site_id: SiteIds, agent: str | None, channel: str | None) -> Any:
     query = select(*_FACT_COLUMNS).where(sessions.c.started_at >= start_ms, sessions.c.started_at < end_ms)
-    if site_id is not None:
-        query = query.where(sessions.c.site_id == site_id)
+    query = query.where(*of_sites(sessions.c.site_id, site_id))
     if agent is not None:
         query = query.where(sessions.c.agent_email == agent)
     if channel is not None:
@@ -65,7 +63,7 @@ def inbound_partials(
     start_ms: int,
     end_ms: int,
     *,
-    site_id: int | None = None,
+    site_id: SiteIds = None,
     agent: str | None = None,
     channel: str | None = None,
     by_quarter: bool = False,
@@ -86,7 +84,7 @@ def agent_partials(
     start_ms: int,
     end_ms: int,
     *,
-    site_id: int | None = None,
+    site_id: SiteIds = None,
     channel: str | None = None,
     by_channel: bool = False,
 ) -> dict[tuple[str, str], AgentPartial]:
@@ -108,8 +106,7 @@ def agent_partials(
             actions.c.action.in_(("send_card", "call_out")),
         )
     )
-    if site_id is not None:
-        action_query = action_query.where(actions.c.site_id == site_id)
+    action_query = action_query.where(*of_sites(actions.c.site_id, site_id))
     if channel is not None:
         action_query = action_query.where(sessions.c.channel == channel)
     for row in conn.execute(action_query):
@@ -130,7 +127,7 @@ def agent_partials(
 
 
 def _chat_intervals(
-    conn: Connection, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+    conn: Connection, start_ms: int, end_ms: int, site_id: SiteIds, channel: str | None
 ) -> dict[tuple[int, str, str], list[tuple[int, int]]]:
     """Answered chat sessions overlapping [start, end), from connect to end (or last event), per
     (site, agent, channel) and per (site, agent, "*") for all chat channels together."""
@@ -147,8 +144,7 @@ def _chat_intervals(
         sessions.c.channel.in_([channel] if channel else ["im", "oim"]),
         or_(sessions.c.last_event_at >= start_ms, sessions.c.ended_at.is_(None)),
     )  # fmt: skip
-    if site_id is not None:
-        query = query.where(sessions.c.site_id == site_id)
+    query = query.where(*of_sites(sessions.c.site_id, site_id))
     intervals: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in conn.execute(query):
         end = max(row.ended_at or row.last_event_at, row.last_event_at)

@@ -41,6 +41,7 @@ from service.domain.formulas import (
 )
 from service.domain.histograms import encode_histogram
 from service.projection.partials import agent_partials, inbound_partials
+from service.projection.statements import SiteIds, of_sites
 from service.storage.schema import actions, agent_rollup, inbound_rollup, rollup_marks, sessions
 
 Span = Literal["hour", "day"]
@@ -123,7 +124,7 @@ def invalidate(conn: Connection) -> None:
     conn.execute(update(rollup_marks).values(gen=rollup_marks.c.gen + 1))
 
 
-def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, site_id: int | None = None) -> int:
+def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, site_id: SiteIds = None) -> int:
     """Rebuild the dirty spans of this kind that overlap [start, end); returns how many were rebuilt."""
     with engine.connect() as conn:
         dirty = _dirty(conn, span, start_ms, end_ms, site_id)
@@ -135,7 +136,7 @@ def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, site_id: int
 
 
 def _dirty(
-    conn: Connection, span: Span, start_ms: int, end_ms: int, site_id: int | None
+    conn: Connection, span: Span, start_ms: int, end_ms: int, site_id: SiteIds
 ) -> list[tuple[int, int]]:
     first = start_ms - start_ms % SPAN_MS[span]
     query = select(rollup_marks.c.site_id, rollup_marks.c.start_ms).where(
@@ -144,8 +145,7 @@ def _dirty(
         rollup_marks.c.start_ms < end_ms,
         rollup_marks.c.gen > rollup_marks.c.built_gen,
     )
-    if site_id is not None:
-        query = query.where(rollup_marks.c.site_id == site_id)
+    query = query.where(*of_sites(rollup_marks.c.site_id, site_id))
     return sorted((row.site_id, row.start_ms) for row in conn.execute(query))
 
 
@@ -269,7 +269,7 @@ def _agent_row(site_id: int, hour: int, agent: str, channel: str, p: AgentPartia
 
 
 def stored_inbound(
-    conn: Connection, span: str, start_ms: int, end_ms: int, site_id: int | None, channel: str | None
+    conn: Connection, span: str, start_ms: int, end_ms: int, site_id: SiteIds, channel: str | None
 ) -> list[Any]:
     """Rows of (start_ms, then metrics.InboundAccumulator.add_stored's columns); hour rows exist for all
     channels together only."""
@@ -288,14 +288,13 @@ def stored_inbound(
         r.talk_hist,
         r.abandon_hist,
     ).where(r.span == span, r.start_ms >= start_ms, r.start_ms < end_ms)
-    if site_id is not None:
-        query = query.where(inbound_rollup.c.site_id == site_id)
+    query = query.where(*of_sites(inbound_rollup.c.site_id, site_id))
     query = query.where(inbound_rollup.c.channel == (ALL_CHANNELS if channel is None else channel))
     return list(conn.execute(query).all())
 
 
 def stored_agents(
-    conn: Connection, pieces: Sequence[tuple[Span, int, int]], site_id: int | None, channel: str | None
+    conn: Connection, pieces: Sequence[tuple[Span, int, int]], site_id: SiteIds, channel: str | None
 ) -> list[Any]:
     """Per agent, the sums of the rollup rows of the given whole spans [(span, first start, end)], with
     the chat peak of the channel filtered on, or of all chats ("*")."""
@@ -310,8 +309,7 @@ def stored_agents(
         .where(or_(*(and_(r.span == span, r.start_ms >= lo, r.start_ms < hi) for span, lo, hi in pieces)))
         .group_by(r.agent_email)
     )  # fmt: skip
-    if site_id is not None:
-        query = query.where(r.site_id == site_id)
+    query = query.where(*of_sites(r.site_id, site_id))
     if channel is not None:
         query = query.where(r.channel == channel)
     return list(conn.execute(query).all())

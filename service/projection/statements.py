@@ -18,6 +18,21 @@ CHUNK = 500  # values per IN list / bulk statement
 
 PageKey = tuple[int, str]
 
+# Which sites a query covers: one, these (a site-scoped key's: docs/security.md), or every site (None).
+SiteIds = int | tuple[int, ...] | None
+
+
+def of_sites(column: Any, sites: SiteIds) -> list[Any]:
+    """The condition that keeps ``column`` (a site id) to ``sites``: none for every site; an empty tuple
+    keeps nothing."""
+    if sites is None:
+        return []
+    if isinstance(sites, int):
+        return [column == sites]
+    if len(sites) == 1:
+        return [column == sites[0]]
+    return [column.in_(sites)]
+
 
 def clip(value: str | None, column_type: Any) -> str | None:
     # Column widths bound what one hash may put in a row; a value past them is cut, not a failed write.

@@ -13,7 +13,9 @@ from starlette.responses import Response
 
 from service.admin.registry import site_names
 from service.contract.queries import AuditQuery
+from service.http.audit import note_rows
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.params import Params, time_range
 from service.reports.records import ACTION_FIELDS, action_record
 from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
@@ -24,7 +26,7 @@ async def audit_trail(request: Request) -> Response:
     state = await reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
-    resolve_site = site_filter(state, params)
+    resolve_site = site_filter(request, params)
     query = params.read(AuditQuery)
     params.done()
     agent, action, limit, fmt = query.agent, query.action, query.limit, query.format
@@ -48,14 +50,16 @@ async def audit_trail(request: Request) -> Response:
         with state.read_engine.connect() as conn:
             return keyset_page(audit_page(conn, filters, after=after, limit=limit + 1), limit, "actions")
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["actions"]))
+    return JSONResponse(found)
 
 
 @dataclass(frozen=True)
 class AuditFilter:
     start_ms: int | None = None
     end_ms: int | None = None
-    site_id: int | None = None
+    site_id: SiteIds = None
     agent: str | None = None
     action: str | None = None
 
@@ -71,8 +75,7 @@ def audit_page(
         conditions.append(actions.c.at >= where.start_ms)
     if where.end_ms is not None:
         conditions.append(actions.c.at < where.end_ms)
-    if where.site_id is not None:
-        conditions.append(actions.c.site_id == where.site_id)
+    conditions.extend(of_sites(actions.c.site_id, where.site_id))
     if where.agent is not None:
         conditions.append(actions.c.agent_email == where.agent)
     if where.action is not None:

@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, tup
 
 from service.contract.models import Call, CallLeg, field_names
 from service.domain.instants import iso
-from service.storage.schema import call_legs, call_records
+from service.projection.statements import SiteIds, of_sites
+from service.storage.schema import call_legs, call_records, ccc_app_sites, ccc_apps
 
 CALL_FIELDS = field_names(Call)
 LEG_FIELDS = field_names(CallLeg)
@@ -35,6 +36,21 @@ class CallFilter:
     end_status: str | None = None
     customer: tuple[str, ...] | None = None  # any of these forms
     seen: bool | None = None
+
+
+def apps_of_site(conn: Connection, site_id: SiteIds) -> tuple[int, ...]:
+    """The SdkAppIds of the CCC apps tied to a site, or to any of these sites (``calltrail ccc add
+    --site``); with None, every registered app. An app tied to no site belongs to no site's scope."""
+    if site_id is None:
+        return tuple(conn.execute(select(ccc_apps.c.sdk_app_id).order_by(ccc_apps.c.sdk_app_id)).scalars())
+    query = (
+        select(ccc_apps.c.sdk_app_id)
+        .join(ccc_app_sites, ccc_app_sites.c.app_id == ccc_apps.c.id)
+        .where(*of_sites(ccc_app_sites.c.site_id, site_id))
+        .distinct()
+        .order_by(ccc_apps.c.sdk_app_id)
+    )
+    return tuple(conn.execute(query).scalars())
 
 
 def _same_call(table: Any) -> ColumnElement[bool]:

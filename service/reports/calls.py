@@ -13,17 +13,19 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CallsQuery
 from service.domain.instants import iso, now_ms
 from service.domain.numbers import normalise_number
 from service.domain.sessions import Timeouts
+from service.http.audit import note_rows
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds
 from service.reports.call_records import (
     CALL_FIELDS,
     CALL_PHONE_FIELDS,
     CallFilter,
+    apps_of_site,
     call_page,
     call_record,
     call_row,
@@ -32,7 +34,7 @@ from service.reports.call_records import (
 )
 from service.reports.params import Params, time_range
 from service.reports.records import call_links, session_record
-from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
+from service.reports.serving import allowed_sites, export, in_thread, keyset_page, reader, site_filter
 from service.reports.sessions import TimelineItem, session_timeline, sessions_with_sites
 
 SESSION_ID_TEXT = re.compile(r"[\x21-\x7e]{1,128}")
@@ -43,7 +45,7 @@ async def list_calls(request: Request) -> Response:
     state = await reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
-    resolve_site = site_filter(state, params)
+    resolve_site = site_filter(request, params)
     query = params.read(CallsQuery)
     params.done()
     customers = None
@@ -57,8 +59,9 @@ async def list_calls(request: Request) -> Response:
         site_id = resolve_site()
         apps = None
         if site_id is not None:
+            # The records of the apps tied to these sites (an app tied to no site: unscoped keys only).
             with state.read_engine.connect() as conn:
-                apps = tuple(sdk_app_ids_of_site(conn, site_id))
+                apps = apps_of_site(conn, site_id)
         return CallFilter(
             start,
             end,
@@ -89,17 +92,22 @@ async def list_calls(request: Request) -> Response:
                 call_page(conn, filters, after=after, limit=query.limit + 1), query.limit, "calls"
             )
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["calls"]))
+    return JSONResponse(found)
 
 
 async def get_call(request: Request) -> Response:
     state = await reader(request)
     app_text, session_id = request.path_params["sdk_app_id"], request.path_params["session_id"]
     timeouts = state.timeouts
+    allowed = allowed_sites(request)
 
     def read() -> dict[str, Any] | None:
         with state.read_engine.connect() as conn:
-            return call_detail(conn, int(app_text), session_id, now_ms=now_ms(), timeouts=timeouts)
+            return call_detail(
+                conn, int(app_text), session_id, now_ms=now_ms(), timeouts=timeouts, sites=allowed
+            )
 
     readable = (
         app_text.isdigit()
@@ -111,19 +119,29 @@ async def get_call(request: Request) -> Response:
         raise ApiError(
             404, "not_found", f"no call record has the SdkAppId {app_text!r} and SessionId {session_id!r}"
         )
+    note_rows(request, 1)
     return JSONResponse(found)
 
 
 def call_detail(
-    conn: Connection, sdk_app_id: int, session_id: str, *, now_ms: int, timeouts: Timeouts
+    conn: Connection,
+    sdk_app_id: int,
+    session_id: str,
+    *,
+    now_ms: int,
+    timeouts: Timeouts,
+    sites: SiteIds = None,
 ) -> dict[str, Any] | None:
-    """The call, its legs and recordings, its joined page sessions, and one timeline of all three."""
+    """The call, its legs and recordings, its joined page sessions, and one timeline of all three. With
+    ``sites``, a call of an app tied to none of them is None, and only their page sessions are shown."""
+    if sites is not None and sdk_app_id not in apps_of_site(conn, sites):
+        return None
     row = call_row(conn, sdk_app_id, session_id)
     if row is None:
         return None
     legs = legs_of(conn, [(sdk_app_id, session_id)]).get((sdk_app_id, session_id), [])
     page_ids = [leg["page_session_id"] for leg in legs if leg["page_session_id"] is not None]
-    page_rows = {page["id"]: page for page in sessions_with_sites(conn, page_ids)} if page_ids else {}
+    page_rows = {page["id"]: page for page in sessions_with_sites(conn, page_ids, sites)} if page_ids else {}
     links = call_links(conn, page_rows)
     timeline = _milestones(row, legs)
     for page in page_rows.values():

@@ -16,13 +16,13 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CallsReportQuery
 from service.domain.buckets import HOUR_MS, Bucket, bucket_count_bound, buckets, days, hours, quarters
 from service.domain.call_metrics import CallAccumulator, cells_of
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import call_rollups
+from service.reports.call_records import apps_of_site
 from service.reports.filters import split_window
 from service.reports.params import MAX_BUCKETS
 from service.reports.serving import in_thread, report_request
@@ -55,7 +55,7 @@ async def calls_report(request: Request) -> Response:
         apps: tuple[int, ...] | None = None
         if site_id is not None:
             with state.read_engine.connect() as conn:
-                apps = tuple(sdk_app_ids_of_site(conn, site_id))
+                apps = apps_of_site(conn, site_id)
         scope = CallsFilter(start, end, apps, query.channel, query.agent, query.skill_group)
         report_buckets = buckets(start, end, query.interval, query.tz)
         per_bucket, totals, groups = calls(state.read_engine, scope, report_buckets, query.service_level_s)

@@ -15,6 +15,7 @@ from service.contract.queries import CardsQuery
 from service.domain.formulas import median
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
+from service.projection.statements import of_sites
 from service.reports.filters import CHAT_CHANNELS, ReportFilter, action_window
 from service.reports.serving import in_thread, report_request
 from service.storage.schema import actions, sessions
@@ -58,8 +59,7 @@ def cards(engine: Engine, scope: ReportFilter) -> dict[str, Any]:
             sessions.c.channel.in_(CHAT_CHANNELS),
             sessions.c.connected_at.is_not(None),
         )
-        if scope.site_id is not None:
-            answered_chats = answered_chats.where(sessions.c.site_id == scope.site_id)
+        answered_chats = answered_chats.where(*of_sites(sessions.c.site_id, scope.site_id))
         if scope.agent is not None:
             answered_chats = answered_chats.where(sessions.c.agent_email == scope.agent)
         chats = answered_chats.subquery()

@@ -21,12 +21,13 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import CoverageQuery
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
+from service.reports.call_records import apps_of_site
 from service.reports.serving import in_thread, keyset_page, report_request
-from service.storage.schema import call_legs, call_records, ccc_apps, sessions
+from service.storage.schema import call_legs, call_records, sessions
 
 COUNTS = ("answered_legs", "seen", "unseen", "ambiguous", "page_only")
 # The page's `type` values that can show a record of each CCC channel (domain/call_join.py's table, turned
@@ -39,7 +40,7 @@ class CoverageScope:
     start_ms: int
     end_ms: int
     apps: tuple[int, ...]  # the SdkAppIds in scope
-    site_id: int | None = None
+    site_id: SiteIds = None
     agent: str | None = None
     tolerance_ms: int = 60_000
 
@@ -67,11 +68,9 @@ async def coverage_report(request: Request) -> Response:
     return JSONResponse(await in_thread(build))
 
 
-def apps_in_scope(conn: Connection, site_id: int | None) -> tuple[int, ...]:
-    """The registered apps' SdkAppIds; with a site, those tied to it."""
-    if site_id is not None:
-        return tuple(sdk_app_ids_of_site(conn, site_id))
-    return tuple(sorted(conn.execute(select(ccc_apps.c.sdk_app_id)).scalars()))
+def apps_in_scope(conn: Connection, site_id: SiteIds) -> tuple[int, ...]:
+    """The registered apps' SdkAppIds; with sites, those tied to them."""
+    return apps_of_site(conn, site_id)
 
 
 def _answered(scope: CoverageScope) -> list[ColumnElement[bool]]:
@@ -156,8 +155,7 @@ def page_only(conn: Connection, scope: CoverageScope) -> Iterator[tuple[str | No
             or_(*terms),
             ~joined,
         ]
-        if scope.site_id is not None:
-            conditions.append(sessions.c.site_id == scope.site_id)
+        conditions.extend(of_sites(sessions.c.site_id, scope.site_id))
         if scope.agent is not None:
             conditions.append(sessions.c.agent_email == scope.agent)
         query = (

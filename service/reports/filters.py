@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from service.projection.statements import SiteIds, of_sites
 from service.storage.schema import actions
 
 CHAT_CHANNELS = ("im", "oim")
@@ -20,7 +21,7 @@ class ReportFilter:
 
     start_ms: int
     end_ms: int
-    site_id: int | None = None
+    site_id: SiteIds = None
     channel: str | None = None
     agent: str | None = None
 
@@ -40,8 +41,7 @@ def action_window(scope: ReportFilter, names: Sequence[str]) -> Any:
     query = select(actions).where(
         actions.c.at >= scope.start_ms, actions.c.at < scope.end_ms, actions.c.action.in_(names)
     )
-    if scope.site_id is not None:
-        query = query.where(actions.c.site_id == scope.site_id)
+    query = query.where(*of_sites(actions.c.site_id, scope.site_id))
     if scope.agent is not None:
         query = query.where(actions.c.agent_email == scope.agent)
     return query

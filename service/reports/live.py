@@ -11,6 +11,7 @@ from starlette.responses import Response
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts, timed_out
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.params import Params
 from service.reports.serving import in_thread, reader, site_filter
 from service.storage.schema import sessions
@@ -19,7 +20,7 @@ from service.storage.schema import sessions
 async def live_report(request: Request) -> Response:
     state = await reader(request)
     params = Params(request.query_params)
-    resolve_site = site_filter(state, params)
+    resolve_site = site_filter(request, params)
     params.done()
     timeouts = state.timeouts
 
@@ -30,7 +31,7 @@ async def live_report(request: Request) -> Response:
 
 
 def live(
-    engine: Engine, now_ms: int, timeouts: Timeouts, site_id: int | None, limit: int = 100
+    engine: Engine, now_ms: int, timeouts: Timeouts, site_id: SiteIds, limit: int = 100
 ) -> dict[str, Any]:
     """Open sessions not yet past their timeout: ringing now, connected now."""
     longest = max(timeouts.ringing_ms, timeouts.connected_ms)
@@ -39,8 +40,7 @@ def live(
         sessions.c.customer_mobile, sessions.c.customer_user_id, sessions.c.customer_nickname,
         sessions.c.offered_at, sessions.c.connected_at, sessions.c.started_at, sessions.c.last_event_at,
     ).where(sessions.c.ended_at.is_(None), sessions.c.last_event_at >= now_ms - longest)  # fmt: skip
-    if site_id is not None:
-        query = query.where(sessions.c.site_id == site_id)
+    query = query.where(*of_sites(sessions.c.site_id, site_id))
     ringing: list[dict[str, Any]] = []
     connected: list[dict[str, Any]] = []
     with engine.connect() as conn:

@@ -13,12 +13,12 @@ from sqlalchemy import Connection, Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.ccc.apps import sdk_app_ids_of_site
 from service.contract.queries import OutboundQuery
 from service.domain.call_join import DEFAULT_TOLERANCE_MS
 from service.domain.instants import iso
 from service.domain.numbers import normalise_number
 from service.http.responses import JSONResponse
+from service.reports.call_records import apps_of_site
 from service.reports.filters import ReportFilter, action_window
 from service.reports.serving import in_thread, report_request
 from service.storage.schema import call_records, sessions
@@ -65,7 +65,7 @@ def outbound(
             )
             for row in conn.execute(query):
                 seen[(row.site_id, row.customer_mobile)].append(row.started_at)
-        apps = None if scope.site_id is None else tuple(sdk_app_ids_of_site(conn, scope.site_id))
+        apps = None if scope.site_id is None else apps_of_site(conn, scope.site_id)
         placed = _placed(conn, requests, apps, follow_window_ms, lead_ms)
     for times in seen.values():
         times.sort()

@@ -229,6 +229,7 @@ _CURSOR_PARTS: dict[str, Callable[[Any], bool]] = {
     "app": lambda v: _is_int(v, 1, 2**63),  # BIGINT SdkAppId
     "session": lambda v: isinstance(v, str) and 0 < len(v) <= 128 and all(32 <= ord(c) < 127 for c in v),
     "leg": lambda v: _is_int(v, 0, 2**15),  # SMALLINT leg index
+    "entry": lambda v: _is_int(v, 1, 2**63),  # BIGINT access-log entry id
 }
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.http.responses import JSONResponse
+from service.projection.statements import SiteIds, of_sites
 from service.reports.serving import in_thread, report_request, share
 from service.storage.schema import events, projection_failures, quarantined_events, sessions
 
@@ -41,12 +42,11 @@ class QualitySummary:
 
 
 def page_quality(
-    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+    conn: Connection, *, site_id: SiteIds = None, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[PageQuality]:
     """Per page with an event in the window, its whole history: events stored and seqs missing."""
     in_window = select(events.c.site_id, events.c.page_id).distinct()
-    if site_id is not None:
-        in_window = in_window.where(events.c.site_id == site_id)
+    in_window = in_window.where(*of_sites(events.c.site_id, site_id))
     if start_ms is not None:
         in_window = in_window.where(events.c.event_at >= start_ms)
     if end_ms is not None:
@@ -77,7 +77,7 @@ def quality_summary(
     *,
     now_ms: int,
     timeouts: Timeouts,
-    site_id: int | None = None,
+    site_id: SiteIds = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
     pages: list[PageQuality] | None = None,
@@ -106,8 +106,7 @@ def quality_summary(
         func.coalesce(func.sum(case((sessions.c.end_source == "superseded", 1), else_=0)), 0),
         func.coalesce(func.sum(case((sessions.c.observed_from != 100, 1), else_=0)), 0),
     )
-    if site_id is not None:
-        query = query.where(sessions.c.site_id == site_id)
+    query = query.where(*of_sites(sessions.c.site_id, site_id))
     if start_ms is not None:
         query = query.where(sessions.c.started_at >= start_ms)
     if end_ms is not None:
@@ -135,14 +134,13 @@ class HeldBack:
 
 
 def held_back(
-    conn: Connection, *, site_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None
+    conn: Connection, *, site_id: SiteIds = None, start_ms: int | None = None, end_ms: int | None = None
 ) -> HeldBack:
     """Dead letters and quarantined events of the window (by the events' corrected time)."""
 
     def window(site_column: Any, at_column: Any) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
-        if site_id is not None:
-            conditions.append(site_column == site_id)
+        conditions.extend(of_sites(site_column, site_id))
         if start_ms is not None:
             conditions.append(at_column >= start_ms)
         if end_ms is not None:

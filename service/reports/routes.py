@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from service.http.audit import AccessAudit
 from service.reports.agents import agents_report
 from service.reports.audit import audit_trail
 from service.reports.calls import get_call, list_calls
@@ -20,19 +21,23 @@ from service.reports.sessions import get_session, list_sessions
 
 # Only the query routes wait for the projection and may carry its header; ingestion never pays for it.
 _FRESHNESS = [Middleware(FreshnessHeaderMiddleware)]
+# Reads of customer data (sessions, calls, actions, who is on a call now) and every export: an access-log
+# entry each (http/audit.py). The aggregate reports name no customer and are not logged, unless exported.
+_AUDITED = [*_FRESHNESS, Middleware(AccessAudit)]
+_EXPORTS_AUDITED = [*_FRESHNESS, Middleware(AccessAudit, exports_only=True)]
 
 routes = [
-    Route("/v1/sessions", list_sessions, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/sessions/{session_id}", get_session, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/calls", list_calls, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/calls/{sdk_app_id}/{session_id}", get_call, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/sessions", list_sessions, methods=["GET"], middleware=_AUDITED),
+    Route("/v1/sessions/{session_id}", get_session, methods=["GET"], middleware=_AUDITED),
+    Route("/v1/calls", list_calls, methods=["GET"], middleware=_AUDITED),
+    Route("/v1/calls/{sdk_app_id}/{session_id}", get_call, methods=["GET"], middleware=_AUDITED),
     Route("/v1/analytics/inbound", inbound_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/calls", calls_report, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/analytics/agents", agents_report, methods=["GET"], middleware=_EXPORTS_AUDITED),
     Route("/v1/analytics/cards", cards_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/analytics/outbound", outbound_report, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/audit", audit_trail, methods=["GET"], middleware=_FRESHNESS),
-    Route("/v1/live", live_report, methods=["GET"], middleware=_FRESHNESS),
+    Route("/v1/audit", audit_trail, methods=["GET"], middleware=_AUDITED),
+    Route("/v1/live", live_report, methods=["GET"], middleware=_AUDITED),
     Route("/v1/quality", quality_report, methods=["GET"], middleware=_FRESHNESS),
     Route("/v1/coverage", coverage_report, methods=["GET"], middleware=_FRESHNESS),
 ]

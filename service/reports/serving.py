@@ -12,17 +12,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from service.admin.registry import authenticate_key, site_id_of
+from service.admin.registry import site_id_of
 from service.contract.queries import DEFAULT_REPORT_DAYS
 from service.formats import Format, chunks
+from service.http.auth import authenticated, busy, request_key
 from service.http.errors import ApiError
 from service.http.state import AppState, app_state
+from service.projection.statements import SiteIds
 from service.reports.freshness import wait_for_projection
 from service.reports.params import Params, encode_cursor, time_range
 from service.reports.records import PHONE_FIELDS
 
 T = TypeVar("T")
-RETRY_AFTER_S = 5
 log = logging.getLogger("calltrail.http")
 LIST_FORMATS = ("json", "csv", "ndjson")
 EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
@@ -38,33 +39,11 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
         raise busy() from None
 
 
-def busy() -> ApiError:
-    return ApiError(
-        503,
-        "unavailable",
-        f"the database is busy or unreachable; retry after {RETRY_AFTER_S} s",
-        headers={"retry-after": str(RETRY_AFTER_S)},
-    )
-
-
 async def reader(request: Request) -> AppState:
-    """The caller's key checked; then, before anything is read, every event already acknowledged projected
-    (reports/freshness.py)."""
+    """The caller's key checked (http/auth.py); then, before anything is read, every event already
+    acknowledged projected (reports/freshness.py)."""
     state = app_state(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
-            "unauthorized",
-            "send a read or admin key as `Authorization: Bearer <key>` (see `calltrail keys create`)",
-            headers={"www-authenticate": "Bearer"},
-        )
-    key = await in_thread(authenticate_key, state.read_engine, token.strip())
-    if key is None:
-        raise ApiError(
-            401, "unauthorized", "this key is unknown or revoked", headers={"www-authenticate": "Bearer"}
-        )
+    await authenticated(request, state)
     try:
         await wait_for_projection(request, state)
     except OperationalError:
@@ -73,15 +52,33 @@ async def reader(request: Request) -> AppState:
     return state
 
 
-def site_filter(state: AppState, params: Params) -> Callable[[], int | None]:
-    """The ``site`` filter, resolved later (in a worker thread) to an id; unknown names are a 400."""
-    name = params.text("site", 200)
+def allowed_sites(request: Request) -> tuple[int, ...] | None:
+    """The sites the request's key may see (sorted), or None for every site."""
+    key = request_key(request)
+    assert key is not None, "reader() checks the key first"
+    return None if key.site_ids is None else tuple(sorted(key.site_ids))
 
-    def resolve() -> int | None:
+
+def site_filter(request: Request, params: Params) -> Callable[[], SiteIds]:
+    """The sites a report covers, resolved later (in a worker thread): the key's sites (every site for an
+    unscoped key), narrowed by ``site``. An unknown name is a 400 for an unscoped key; for a scoped key any
+    site not its own is a 403, whether it exists or not, so that it learns nothing of other sites."""
+    state = app_state(request)
+    name = params.text("site", 200)
+    allowed = allowed_sites(request)
+
+    def resolve() -> SiteIds:
         if name is None:
-            return None
+            return allowed
         with state.read_engine.connect() as conn:
             found = site_id_of(conn, name)
+        if allowed is not None and found not in allowed:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this key cannot read the site {name!r}",
+                [{"field": "site", "message": "not a site of this key"}],
+            )
         if found is None:
             raise ApiError(
                 400,
@@ -89,18 +86,18 @@ def site_filter(state: AppState, params: Params) -> Callable[[], int | None]:
                 f"no site is named {name!r}",
                 [{"field": "site", "message": "no such site"}],
             )
-        return found
+        return (found,)
 
     return resolve
 
 
-async def report_request(request: Request) -> tuple[AppState, Params, int, int, Callable[[], int | None]]:
+async def report_request(request: Request) -> tuple[AppState, Params, int, int, Callable[[], SiteIds]]:
     """What every report reads first: the key, the window (the last 7 days unless given) and the site."""
     state = await reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=DEFAULT_REPORT_DAYS)
     assert start is not None and end is not None
-    return state, params, start, end, site_filter(state, params)
+    return state, params, start, end, site_filter(request, params)
 
 
 def list_format(params: Params) -> str:

@@ -18,12 +18,14 @@ from service.contract.queries import SessionsQuery
 from service.domain.instants import iso, now_ms
 from service.domain.sessions import Timeouts
 from service.formats import StoredJson
+from service.http.audit import note_rows
 from service.http.errors import ApiError
 from service.http.responses import JSONResponse
-from service.reports.call_records import call_of
+from service.projection.statements import SiteIds, of_sites
+from service.reports.call_records import apps_of_site, call_of
 from service.reports.params import Params, time_range
 from service.reports.records import SESSION_FIELDS, action_record, call_links, linked, session_record
-from service.reports.serving import export, in_thread, keyset_page, reader, site_filter
+from service.reports.serving import allowed_sites, export, in_thread, keyset_page, reader, site_filter
 from service.storage.schema import actions, events, hash_events, sessions, sites
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -35,7 +37,7 @@ async def list_sessions(request: Request) -> Response:
     state = await reader(request)
     params = Params(request.query_params)
     start, end = time_range(params, required_default_days=None)
-    resolve_site = site_filter(state, params)
+    resolve_site = site_filter(request, params)
     query = params.read(SessionsQuery)
     params.done()
     # Stored numbers went through the PII policy at ingestion: look for the number as given and as stored.
@@ -75,22 +77,26 @@ async def list_sessions(request: Request) -> Response:
             rows = session_page(conn, filters, now_ms=now, timeouts=timeouts, after=after, limit=limit + 1)
             return keyset_page(rows, limit, "sessions")
 
-    return JSONResponse(await in_thread(page))
+    found = await in_thread(page)
+    note_rows(request, len(found["sessions"]))
+    return JSONResponse(found)
 
 
 async def get_session(request: Request) -> Response:
     state = await reader(request)
     session_id = request.path_params["session_id"]
     timeouts = state.timeouts
+    allowed = allowed_sites(request)
 
     def read() -> dict[str, Any] | None:
         with state.read_engine.connect() as conn:
-            return session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts)
+            return session_detail(conn, session_id, now_ms=now_ms(), timeouts=timeouts, sites=allowed)
 
     # Session ids are UUIDs: anything else (a NUL, say, which PostgreSQL refuses) cannot name one.
     found = await in_thread(read) if SESSION_ID.fullmatch(session_id) else None
     if found is None:
         raise ApiError(404, "not_found", f"no session has the id {session_id!r}")
+    note_rows(request, 1)
     return JSONResponse(found)
 
 
@@ -98,7 +104,7 @@ async def get_session(request: Request) -> Response:
 class SessionFilter:
     start_ms: int | None = None
     end_ms: int | None = None
-    site_id: int | None = None
+    site_id: SiteIds = None
     agent: str | None = None
     channel: str | None = None
     outcome: SessionOutcome | None = None
@@ -141,8 +147,7 @@ def session_page(
         conditions.append(sessions.c.started_at >= where.start_ms)
     if where.end_ms is not None:
         conditions.append(sessions.c.started_at < where.end_ms)
-    if where.site_id is not None:
-        conditions.append(sessions.c.site_id == where.site_id)
+    conditions.extend(of_sites(sessions.c.site_id, where.site_id))
     if where.agent is not None:
         conditions.append(sessions.c.agent_email == where.agent)
     if where.channel is not None:
@@ -170,18 +175,20 @@ def session_page(
 
 
 def session_detail(
-    conn: Connection, session_id: str, *, now_ms: int, timeouts: Timeouts
+    conn: Connection, session_id: str, *, now_ms: int, timeouts: Timeouts, sites: SiteIds = None
 ) -> dict[str, Any] | None:
     """One session as its record, with its timeline (its raw hash events and its actions, in time order)
-    and the CCC record of the leg it was joined to."""
-    found = sessions_with_sites(conn, [session_id])
+    and the CCC record of the leg it was joined to. With ``sites``, a session of another site is None (not
+    there, as far as the caller can tell), and the joined record only when its app belongs to one of them."""
+    found = sessions_with_sites(conn, [session_id], sites)
     if not found:
         return None
     (row,) = found
     link = call_links(conn, [session_id]).get(session_id)
     timeline = session_timeline(conn, row)
     timeline.sort(key=lambda item: (item[0], item[1], item[2]["id"]))
-    call = None if link is None else call_of(conn, link.sdk_app_id, link.session_id)
+    visible = link is not None and (sites is None or link.sdk_app_id in apps_of_site(conn, sites))
+    call = call_of(conn, link.sdk_app_id, link.session_id) if link is not None and visible else None
     return {
         **session_record(row, timeouts, now_ms, link),
         "timeline": [item for _, _, item in timeline],
@@ -189,11 +196,11 @@ def session_detail(
     }
 
 
-def sessions_with_sites(conn: Connection, session_ids: list[str]) -> list[Any]:
+def sessions_with_sites(conn: Connection, session_ids: list[str], only: SiteIds = None) -> list[Any]:
     query = (
         select(sessions, sites.c.name.label("site_name"))
         .join(sites, sites.c.id == sessions.c.site_id)
-        .where(sessions.c.id.in_(session_ids))
+        .where(sessions.c.id.in_(session_ids), *of_sites(sessions.c.site_id, only))
     )
     return list(conn.execute(query).mappings())
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -64,7 +65,43 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    # Site scoping (migration 0013): a key with all_sites false sees only the sites in api_key_sites, and
+    # nothing once they are all deleted (it never falls back to every site).
+    Column("all_sites", Boolean, nullable=False, server_default=text("true")),
+    Column("expires_at", BigInteger, nullable=True),
+    # Written at most once a minute per key (admin/registry.py), so reads do not each write.
+    Column("last_used_at", BigInteger, nullable=True),
     CheckConstraint("scope IN ('read', 'admin')", name="scope"),
+)
+
+api_key_sites = Table(
+    "api_key_sites",
+    metadata,
+    Column("key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_api_key_sites_site_id", "site_id"),
+)
+
+# Who read customer data or administered what, when and from where (docs/security.md, "The access log").
+# `key_id` is the key's public id (ctk_<key_id>_...), NULL for the CLI; `params` the query parameters (or the
+# admin action's inputs), never a secret; `rows` the row count where it was cheap to know.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("key_id", String(16), nullable=True),
+    Column("kind", String(8), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("method", String(8), nullable=True),
+    Column("path", String(500), nullable=True),
+    Column("params", Text, nullable=False),
+    Column("status", SmallInteger, nullable=True),
+    Column("rows", Integer, nullable=True),
+    Column("client_ip", String(64), nullable=True),
+    CheckConstraint("kind IN ('read', 'export', 'admin')", name="kind"),
+    Index("ix_access_log_at_id", "at", "id"),
+    Index("ix_access_log_key_id_at_id", "key_id", "at", "id"),
 )
 
 # One row per accepted event, verbatim in `raw`. All times are integer milliseconds since the epoch:

@@ -40,6 +40,18 @@ ADDED = [
     ("/v1/calls/{sdk_app_id}/{session_id}", "get"),
     ("/v1/analytics/calls", "get"),
     ("/v1/coverage", "get"),
+    # The admin API (docs/api.md, "Administration").
+    ("/v1/admin/sites", "get"),
+    ("/v1/admin/sites", "post"),
+    ("/v1/admin/sites/{name}", "patch"),
+    ("/v1/admin/sites/{name}", "delete"),
+    ("/v1/admin/keys", "get"),
+    ("/v1/admin/keys", "post"),
+    ("/v1/admin/keys/{key_id}", "delete"),
+    ("/v1/admin/ccc-apps", "get"),
+    ("/v1/admin/ccc-apps", "post"),
+    ("/v1/admin/ccc-apps/{sdk_app_id}", "delete"),
+    ("/v1/admin/access-log", "get"),
 ]
 
 

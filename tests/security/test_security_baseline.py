@@ -102,7 +102,8 @@ async def test_every_read_path_refuses_every_bad_key(settings: Settings, engine:
 
 
 async def test_read_endpoints_answer_no_cors(settings: Settings, engine: Engine, site: Site) -> None:
-    key = create_key(engine, "read").plaintext
+    # An admin key reads every GET, the admin API's (/v1/admin/...) included.
+    key = create_key(engine, "admin").plaintext
     async with running_app(settings) as client:
         for path in READ_PATHS:
             for origin in (ORIGIN, "https://evil.example"):
@@ -161,7 +162,7 @@ async def test_hostile_query_parameters_get_an_answer_or_one_400(
     settings: Settings, engine: Engine, site: Site
 ) -> None:
     ingest(settings, [center_history(site.id, seed=5, start_ms=T0, agents=2, calls=6)])
-    key = create_key(engine, "read").plaintext
+    key = create_key(engine, "admin").plaintext  # every GET, the admin API too
     statuses: dict[int, int] = {}
     async with running_app(settings) as client:
         client.headers["authorization"] = f"Bearer {key}"
