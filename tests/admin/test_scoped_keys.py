@@ -11,22 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import Engine, select
 from starlette.routing import Route
 
 from service.admin.registry import Site, add_site, create_key
 from service.ccc.apps import add_app
-from service.ccc.raw_log import store_record
 from service.config import Settings
-from service.domain.call_parsing import session_of
-from service.domain.instants import now_ms
 from service.http import admin
-from service.projection.call_records import project_call_sessions
 from service.reports.routes import routes as report_routes
 from service.storage.schema import actions, events, sessions
-from tests.ccc.call_records import RULES, S, cdr, page_hash
+from tests.ccc.call_records import S, cdr, page_hash, store_raw
 from tests.ccc.pushes import APP_A, APP_B
 from tests.center import center_history
 from tests.conftest import running_app
@@ -39,26 +34,7 @@ MOBILE = {APP_A: "13011110000", APP_B: "13022220000"}
 
 
 def store_cdr(engine: Engine, app: int, document: dict[str, Any]) -> None:
-    document = {**document, "SdkAppId": app}
-    body = orjson.dumps(document).decode()
-    session_id, problem = session_of(app, "push", "cdr", body)
-    assert session_id is not None
-    with engine.begin() as conn:
-        store_record(
-            conn,
-            {
-                "sdk_app_id": app,
-                "source": "push",
-                "action": "cdr",
-                "version": "1",
-                "push_uuid": str(uuid.uuid4()),
-                "received_at": now_ms(),
-                "body": body,
-                "session_id": session_id,
-                "problem": problem,
-            },
-        )
-        project_call_sessions(conn, [(app, session_id)], RULES)
+    assert store_raw(engine, {**document, "SdkAppId": app}, app=app) is not None
 
 
 def page_call(site: Site, app: int, ring_ms: int) -> list[Any]:

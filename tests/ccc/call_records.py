@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import Engine
@@ -62,23 +62,40 @@ def recording_push(session_id: str) -> dict[str, Any]:
     return {"SdkAppId": APP_A, "SessionId": session_id, "RecordId": "rec-1", "RecordURL": "https://r/1.mp3"}
 
 
-def store(engine: Engine, action: str, document: dict[str, Any], push_uuid: str | None = None) -> None:
+def store_raw(
+    engine: Engine,
+    document: dict[str, Any],
+    *,
+    app: int = APP_A,
+    action: str = "cdr",
+    source: Literal["push", "pull"] = "push",
+    push_uuid: str | None = None,
+    received_at: int | None = None,
+) -> str | None:
+    """Store a raw record as the receiver (or the pull) does and project its session, in one transaction;
+    returns its SessionId (None when it cannot be read: it is stored all the same)."""
     body = orjson.dumps(document).decode()
-    session_id, problem = session_of(APP_A, "push", action, body)
+    session_id, problem = session_of(app, source, action, body)
     row: RawRecordRow = {
-        "sdk_app_id": APP_A,
-        "source": "push",
+        "sdk_app_id": app,
+        "source": source,
         "action": action,
-        "version": "1",
-        "push_uuid": push_uuid or str(uuid.uuid4()),
-        "received_at": now_ms(),
+        "version": "1" if source == "push" else None,
+        "push_uuid": push_uuid or f"{source}:{uuid.uuid4()}",
+        "received_at": now_ms() if received_at is None else received_at,
         "body": body,
         "session_id": session_id,
         "problem": problem,
     }
     with engine.begin() as conn:
         if store_record(conn, row) and session_id is not None:
-            project_call_sessions(conn, [(APP_A, session_id)], RULES)
+            project_call_sessions(conn, [(app, session_id)], RULES)
+    return session_id
+
+
+def store(engine: Engine, action: str, document: dict[str, Any], push_uuid: str | None = None) -> None:
+    """A push of app A."""
+    store_raw(engine, document, action=action, push_uuid=push_uuid)
 
 
 def page_hash(status: int, mobile: str = "13012345678", agent: str = AGENT, app: int = APP_A) -> str:

@@ -11,19 +11,15 @@ from typing import Any
 
 import httpx
 import msgspec
-import orjson
 import pytest
 from sqlalchemy import Engine
 
 from service.admin.registry import Site, add_site, create_key
 from service.ccc.apps import add_app
-from service.ccc.raw_log import store_record
 from service.config import Settings
 from service.contract.models import Call, CallDetail, CallPage, SessionDetail
-from service.domain.call_parsing import session_of
-from service.projection.call_records import project_call_sessions
 from service.reports.call_records import CALL_FIELDS
-from tests.ccc.call_records import AGENT, RULES, S, cdr, page_call, store
+from tests.ccc.call_records import AGENT, S, cdr, page_call, store, store_raw
 from tests.ccc.pushes import APP_A, APP_B
 from tests.conftest import running_app
 from tests.projection_helpers import T0, hash_row, ingest, message_row
@@ -103,29 +99,7 @@ def calls(settings: Settings, engine: Engine, site: Site) -> None:
     )
     other = cdr("s-other-app", S + 2400)
     other["SdkAppId"] = APP_B
-    store_for(engine, APP_B, other)
-
-
-def store_for(engine: Engine, app: int, document: dict[str, Any]) -> None:
-    body = orjson.dumps(document).decode()
-    session_id, problem = session_of(app, "push", "cdr", body)
-    assert session_id is not None
-    with engine.begin() as conn:
-        store_record(
-            conn,
-            {
-                "sdk_app_id": app,
-                "source": "push",
-                "action": "cdr",
-                "version": "1",
-                "push_uuid": str(uuid.uuid4()),
-                "received_at": T0,
-                "body": body,
-                "session_id": session_id,
-                "problem": problem,
-            },
-        )
-        project_call_sessions(conn, [(app, session_id)], RULES)
+    store_raw(engine, other, app=APP_B, received_at=T0)
 
 
 @pytest.fixture

@@ -10,21 +10,16 @@ from typing import Any
 
 import httpx
 import msgspec
-import orjson
 import pytest
 from sqlalchemy import Engine, select
 
 from service.admin.registry import Site, add_site, create_key
 from service.ccc.apps import add_app
-from service.ccc.raw_log import RawRecordRow, store_record
 from service.config import Settings
 from service.contract.models import Coverage
-from service.domain.call_join import JoinRules
-from service.domain.call_parsing import session_of
-from service.domain.instants import now_ms
-from service.projection.call_records import project_call_sessions
 from service.storage.events import EventRow
 from service.storage.schema import call_legs
+from tests.ccc.call_records import store_raw
 from tests.conftest import running_app
 from tests.projection_helpers import T0, hash_row, ingest
 
@@ -75,23 +70,7 @@ def one(agent: str, accept: int | None = 18) -> list[dict[str, Any]]:
 
 
 def store(engine: Engine, document: dict[str, Any]) -> None:
-    app = document["SdkAppId"]
-    body = orjson.dumps(document).decode()
-    session_id, problem = session_of(app, "push", "cdr", body)
-    row: RawRecordRow = {
-        "sdk_app_id": app,
-        "source": "push",
-        "action": "cdr",
-        "version": "1",
-        "push_uuid": str(uuid.uuid4()),
-        "received_at": now_ms(),
-        "body": body,
-        "session_id": session_id,
-        "problem": problem,
-    }
-    with engine.begin() as conn:
-        assert store_record(conn, row) and session_id is not None
-        project_call_sessions(conn, [(app, session_id)], JoinRules())
+    assert store_raw(engine, document, app=document["SdkAppId"]) is not None
 
 
 def page(
