@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from service.domain.instants import now_ms
 from service.domain.keys import SCOPES, Scope, new_secret_key, new_site_key, secret_matches, split_secret_key
-from service.storage.schema import api_keys, site_origins, sites
+from service.storage.schema import api_keys, events, site_origins, sites
+from service.storage.seals import remove_rows
 
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
@@ -153,10 +154,15 @@ def authenticate_key(engine: Engine, plaintext: str) -> ApiKey | None:
     return ApiKey(row.id, row.key_id, row.scope, row.name, row.created_at, row.revoked_at)
 
 
-def delete_site(engine: Engine, name: str) -> None:
+def delete_site(engine: Engine, name: str, *, seal_key: bytes | None = None) -> None:
+    """Delete the site and, with it, its events: each one through the seal's removal record
+    (storage/seals.py), so that `calltrail verify` still accounts for them."""
     with engine.begin() as conn:
-        if conn.execute(delete(sites).where(sites.c.name == name)).rowcount == 0:
+        site_id = conn.execute(select(sites.c.id).where(sites.c.name == name)).scalar()
+        if site_id is None:
             raise RegistryError(f"no site named {name!r}")
+        remove_rows(conn, "events", events.c.site_id == site_id, f"site {name!r} removed", seal_key)
+        conn.execute(delete(sites).where(sites.c.id == site_id))
 
 
 class SiteDirectory:

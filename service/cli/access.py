@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from service.admin import registry
-from service.cli.common import cli, engine_for
+from service.cli.common import cli, engine_for, settings_from_env
 from service.domain.instants import iso_offset
+from service.runtime import seal_key
 
 
 @cli.group()
@@ -44,8 +45,9 @@ def sites_remove(name: str, yes: bool) -> None:
     """Delete a site and every event stored for it."""
     if not yes:
         raise click.ClickException("this deletes the site and all its events; add --yes to confirm")
-    with engine_for() as engine:
-        registry.delete_site(engine, name)
+    settings = settings_from_env()
+    with engine_for(settings, "write") as engine:
+        registry.delete_site(engine, name, seal_key=seal_key(settings))
     click.echo(f"site {name!r} deleted")
 
 

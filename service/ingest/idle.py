@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from service.storage.engine import Transactor
 from service.storage.failures import classify_failure, one_line
@@ -136,3 +136,38 @@ class IdleSchedule:
             due = finished + (finished - started) * (1 - self._share) / self._share
             self._due = max(due, self._pause_until)
         return more
+
+
+class SealingWork(Protocol):
+    """The sealer (storage/seals.py, ``Sealer``) as idle work: whether it is due, and one turn of it."""
+
+    def due(self) -> bool: ...
+
+    def __call__(self, transactor: Transactor, most: int | None = None) -> int: ...
+
+
+class ProjectionAndSeal:
+    """The projection, and the seal of the raw logs when it is due: one piece of either per turn.
+
+    When both have work they take turns alternately, so a projection backlog under load cannot starve the
+    seal and a seal backlog (a first seal of a large log) cannot hold the projection up for long. The
+    sealer keeps its own failures (it logs them and waits its interval), so they never pause the
+    projection."""
+
+    def __init__(self, projection: IdleWork, sealer: SealingWork) -> None:
+        self.projection = projection
+        self.sealer = sealer
+        self._sealed_last = False
+
+    def __call__(self, transactor: Transactor, most: int | None = None) -> int:
+        if self.sealer.due() and not self._sealed_last:
+            self._sealed_last = True
+            sealed = self.sealer(transactor, most)
+            if sealed:
+                return sealed
+        self._sealed_last = False
+        projected = self.projection(transactor, most)
+        if projected or not self.sealer.due():
+            return projected
+        self._sealed_last = True
+        return self.sealer(transactor, most)
