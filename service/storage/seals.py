@@ -620,11 +620,12 @@ def _check_periods(
                             row_id,
                         )
                     )
-            elif row_id not in sealed:
+            elif row_id not in sealed or row_id in removed:
+                again = " (at the id of a row removed by CallTrail)" if row_id in removed else ""
                 problem(
                     Problem(
                         "inserted",
-                        f"{where}: {named} was inserted after the seal",
+                        f"{where}: {named} was inserted after the seal{again}",
                         entry.seq,
                         log_name,
                         row_id,
@@ -632,12 +633,6 @@ def _check_periods(
                 )
             elif leaf_of(log_name, row) != sealed[row_id]:
                 problem(Problem("altered", f"{where}: {named} was altered", entry.seq, log_name, row_id))
-            elif row_id in removed:
-                problem(
-                    Problem(
-                        "inserted", f"{where}: {named} was removed and is back", entry.seq, log_name, row_id
-                    )
-                )
     received = table.c.received_at
     count, oldest = conn.execute(
         select(func.count(), func.min(received)).where(table.c.id >= expected_first)
