@@ -139,9 +139,12 @@ class IdleSchedule:
 
 
 class SealingWork(Protocol):
-    """The sealer (storage/seals.py, ``Sealer``) as idle work: whether it is due, and one turn of it."""
+    """The sealer (storage/seals.py, ``Sealer``) as idle work: whether it is due (or long overdue), and one
+    turn of it."""
 
     def due(self) -> bool: ...
+
+    def overdue(self) -> bool: ...
 
     def __call__(self, transactor: Transactor, most: int | None = None) -> int: ...
 
@@ -149,10 +152,10 @@ class SealingWork(Protocol):
 class ProjectionAndSeal:
     """The projection, and the seal of the raw logs when it is due: one piece of either per turn.
 
-    When both have work they take turns alternately, so a projection backlog under load cannot starve the
-    seal and a seal backlog (a first seal of a large log) cannot hold the projection up for long. The
-    sealer keeps its own failures (it logs them and waits its interval), so they never pause the
-    projection."""
+    The projection comes first (reports wait for it; the seal only has to happen eventually): the sealer
+    takes a turn the projection found nothing to do in, or, once it is overdue by a whole interval (a
+    projection backlog that lasts), every other turn, so a lasting load cannot starve the seal. The sealer
+    keeps its own failures (it logs them and waits its interval), so they never pause the projection."""
 
     def __init__(self, projection: IdleWork, sealer: SealingWork) -> None:
         self.projection = projection
@@ -160,7 +163,7 @@ class ProjectionAndSeal:
         self._sealed_last = False
 
     def __call__(self, transactor: Transactor, most: int | None = None) -> int:
-        if self.sealer.due() and not self._sealed_last:
+        if not self._sealed_last and self.sealer.overdue():
             self._sealed_last = True
             sealed = self.sealer(transactor, most)
             if sealed:

@@ -249,12 +249,16 @@ class Sealer:
     key: bytes | None
     interval_s: float
     marks: dict[str, Watermark] = field(default_factory=lambda: {name: Watermark() for name in LOGS})
-    _next_at: float = 0.0
+    _next_at: float = field(default_factory=time.monotonic)
     _more: bool = True  # a backlog may be left (from before this process started)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def due(self) -> bool:
         return self.interval_s > 0 and (self._more or time.monotonic() >= self._next_at)
+
+    def overdue(self) -> bool:
+        """Due for a whole interval already (the projection has had every turn meanwhile)."""
+        return self.interval_s > 0 and time.monotonic() >= self._next_at + self.interval_s
 
     def __call__(self, transactor: Transactor, most: int | None = None) -> int:
         """Seal one period of each log that has rows final and unsealed; the rows sealed."""

@@ -1,5 +1,6 @@
-"""`calltrail erase --customer`: one customer's data out of the raw events, sessions, actions, the quarantine,
-the raw CCC log and the call records, in any stored form, and nothing of anyone else's; verify still passes."""
+"""`calltrail erase --customer`: one customer's data out of the raw events, sessions, actions, the
+quarantine, the raw CCC log and the call records, in any stored form, and nothing of anyone else's; verify
+still passes."""
 
 from __future__ import annotations
 
@@ -158,7 +159,9 @@ def test_matching_forms() -> None:
     user = Customer.of("alice-id", key)
     assert user.match("alice-id", number=False) == EXACT
     assert user.match(hmac_policy.protect("alice-id"), number=False) == EXACT
-    hash_raw = orjson.dumps({"type": "hash", "hash": "#?mobile=%2B86%20138%200013%208000&status=100"}).decode()
+    hash_raw = orjson.dumps(
+        {"type": "hash", "hash": "#?mobile=%2B86%20138%200013%208000&status=100"}
+    ).decode()
     assert event_match(alice, "hash", hash_raw) == EXACT
     assert event_match(alice, "page", hash_raw) is None
     assert raw_record_match(alice, orjson.dumps({"TelLocation": {"TelNumber": ALICE}}).decode()) == EXACT
@@ -179,4 +182,3 @@ def test_masked_matches_are_left_unless_asked(settings: Settings, engine: Engine
     assert "removed: 3 raw events" in gone.output
     assert count(engine, events) == 0
     assert run_cli(settings.database_url, "verify").exit_code == 0
-

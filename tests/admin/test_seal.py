@@ -4,6 +4,7 @@ accounted for; sealers never seal an id a writer may still commit, nor one perio
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -24,7 +25,8 @@ from service.domain import seal
 from service.projection.call_records import session_of
 from service.storage import seals
 from service.storage.engine import make_engine, make_transactor
-from service.storage.schema import ccc_raw_records, events, seals as seals_table
+from service.storage.schema import ccc_raw_records, events, seal_removed
+from service.storage.schema import seals as seals_table
 from tests.ccc.pushes import APP_A, cdr
 from tests.projection_helpers import T0, TIMEOUTS, hash_row, ingest, message_row
 
@@ -100,7 +102,7 @@ def test_seals_chain_and_an_untouched_log_verifies(settings: Settings, engine: E
         event_count = conn.execute(select(func.count()).select_from(events)).scalar_one()
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0].prev_hash == seal.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     assert {r.log for r in rows} == {"events", "ccc_raw_records"}
     assert sum(r.row_count for r in rows if r.log == "events") == event_count == 26
     assert all(r.signature == seal.sign(KEY.encode(), r.hash) for r in rows)
@@ -132,7 +134,7 @@ def test_an_updated_event_is_named(
         conn.execute(update(events).where(events.c.id == target).values({column: value}))
     result = run_cli(settings.database_url, "verify")
     assert result.exit_code == 1, result.output
-    assert f"ALTERED: seal 1 (events ids 1-" in result.output
+    assert "ALTERED: seal 1 (events ids 1-" in result.output
     assert f"event {target} (site {site.id}" in result.output
     assert "was altered" in result.output
 
@@ -292,7 +294,7 @@ def test_purge_leaves_a_record_and_verify_passes(settings: Settings, engine: Eng
         )
         seq = records[0].seq
         conn.execute(delete(events).where(events.c.id == target))
-        conn.execute(insert(seals.seal_removed).values(log="events", row_id=target, leaf=leaf, seq=seq))
+        conn.execute(insert(seal_removed).values(log="events", row_id=target, leaf=leaf, seq=seq))
     forged = run_cli(settings.database_url, "verify")
     assert forged.exit_code == 1, forged.output
     assert "its recorded rows were changed" in forged.output
@@ -333,7 +335,9 @@ def test_the_server_seals_in_its_idle_time(settings: Settings, engine: Engine, s
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    sealed = conn.execute(select(func.coalesce(func.sum(seals_table.c.row_count), 0))).scalar()
+                    sealed = conn.execute(
+                        select(func.coalesce(func.sum(seals_table.c.row_count), 0))
+                    ).scalar()
                 if sealed == 8:
                     break
                 time.sleep(0.1)
@@ -349,7 +353,9 @@ def test_the_server_seals_in_its_idle_time(settings: Settings, engine: Engine, s
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
                     with engine.connect() as conn:
-                        found = conn.execute(select(func.coalesce(func.sum(seals_table.c.row_count), 0))).scalar()
+                        found = conn.execute(
+                            select(func.coalesce(func.sum(seals_table.c.row_count), 0))
+                        ).scalar()
                     if found == 8:
                         return int(found)
                     await asyncio.sleep(0.1)
@@ -366,7 +372,9 @@ def test_the_server_seals_in_its_idle_time(settings: Settings, engine: Engine, s
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_commit_out_of_id_order_is_never_sealed_over(settings: Settings, engine: Engine, site: Site) -> None:
+def test_a_commit_out_of_id_order_is_never_sealed_over(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
     """Id N is drawn by a transaction that has not committed while N+1 is committed and visible: no
     sealer may seal past N-1 until N's transaction ends."""
     ingest(settings, [calls(site, 2)])
@@ -419,7 +427,9 @@ def test_sealing_while_writers_ingest_and_two_sealers_race(
         try:
             n = 0
             while not stop.is_set():
-                futures = [writer.submit(calls(site, 3, start=worker * 1_000_000 + n + k * 3)) for k in range(4)]
+                futures = [
+                    writer.submit(calls(site, 3, start=worker * 1_000_000 + n + k * 3)) for k in range(4)
+                ]
                 for future in futures:
                     future.result(timeout=60)
                 n += 12
@@ -459,10 +469,12 @@ def test_sealing_while_writers_ingest_and_two_sealers_race(
             .order_by(seals_table.c.first_id)
         ).all()
         total = conn.execute(select(func.count()).select_from(events)).scalar_one()
-        in_progress = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'")).scalar()
+        in_progress = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'")
+        ).scalar()
     assert len(periods) > 3 and in_progress is not None
     # One seal per period: contiguous, never overlapping.
-    assert all(b.first_id == a.last_id + 1 for a, b in zip(periods, periods[1:], strict=False))
+    assert all(b.first_id == a.last_id + 1 for a, b in itertools.pairwise(periods))
     result = run_cli(settings.database_url, "verify")
     assert result.exit_code == 0, result.output
     assert f"{total} stored rows" in result.output
