@@ -153,8 +153,9 @@ class ProjectionAndSeal:
     """The projection, and the seal of the raw logs when it is due: one piece of either per turn.
 
     The projection comes first (reports wait for it; the seal only has to happen eventually): the sealer
-    takes a turn the projection found nothing to do in, or, once it is overdue by a whole interval (a
-    projection backlog that lasts), every other turn, so a lasting load cannot starve the seal. The sealer
+    takes a turn the projection found nothing to do in, or, once it has had no turn for a whole interval (a
+    projection backlog that lasts), one turn first, so a lasting load cannot starve the seal: it then
+    seals one period an interval, and catches up with the projection once the load falls. The sealer
     keeps its own failures (it logs them and waits its interval), so they never pause the projection."""
 
     def __init__(self, projection: IdleWork, sealer: SealingWork) -> None:

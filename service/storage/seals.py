@@ -250,6 +250,7 @@ class Sealer:
     interval_s: float
     marks: dict[str, Watermark] = field(default_factory=lambda: {name: Watermark() for name in LOGS})
     _next_at: float = field(default_factory=time.monotonic)
+    _last_turn_at: float = field(default_factory=time.monotonic)
     _more: bool = True  # a backlog may be left (from before this process started)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -257,8 +258,9 @@ class Sealer:
         return self.interval_s > 0 and (self._more or time.monotonic() >= self._next_at)
 
     def overdue(self) -> bool:
-        """Due for a whole interval already (the projection has had every turn meanwhile)."""
-        return self.interval_s > 0 and time.monotonic() >= self._next_at + self.interval_s
+        """Due, and no turn for a whole interval (the projection has had every turn meanwhile): under a
+        lasting load the seal still gets a period in each interval, and the projection the other turns."""
+        return self.due() and time.monotonic() >= self._last_turn_at + self.interval_s
 
     def __call__(self, transactor: Transactor, most: int | None = None) -> int:
         """Seal one period of each log that has rows final and unsealed; the rows sealed."""
@@ -270,6 +272,7 @@ class Sealer:
                 log.error("sealing paused for %.0f s: %s", self.interval_s, one_line(exc))
                 sealed = 0
             self._more = sealed > 0
+            self._last_turn_at = time.monotonic()
             if not self._more:
                 self._next_at = time.monotonic() + self.interval_s
             return sealed
