@@ -394,6 +394,23 @@ class Settings:
         "again, in seconds (CCC's records can appear late; what is pulled twice is stored once). "
         "At most 179 days.",
     )
+    seal_key: str = setting(
+        "",
+        _parse_text,
+        "Secret that signs the seal of the raw logs (HMAC-SHA-256 of each seal and removal record), at "
+        "least 16 characters; unset, seals are hashed and chained but not signed. Without a key, anyone "
+        "who can write to the database can alter rows and recompute every hash; with it, also the key "
+        "is needed. Keep it off the database host and stable: `calltrail verify` needs it "
+        '(docs/security.md, "Verifying the log").',
+    )
+    seal_interval_s: int = setting(
+        60,
+        _parse_int(0, 86400),
+        "How often (seconds) the server seals the rows committed since the last seal, in its idle time "
+        "(as the projection), period by period while a backlog is left. `0`: the server does not seal; "
+        "run `calltrail seal` (from cron, say) instead. Rows committed after the last seal are not yet "
+        "protected (`calltrail verify` says how many).",
+    )
     log_level: str = setting(
         "info",
         _parse_choice("debug", "info", "warning", "error"),
@@ -427,6 +444,8 @@ class Settings:
             problems.append("CALLTRAIL_PII_KEY: hmac mode needs a secret key of at least 16 characters")
         if bool(values.get("ccc_secret_id")) != bool(values.get("ccc_secret_key")):
             problems.append("CALLTRAIL_CCC_SECRET_ID and CALLTRAIL_CCC_SECRET_KEY: set both or neither")
+        if values.get("seal_key") and len(values["seal_key"]) < 16:
+            problems.append("CALLTRAIL_SEAL_KEY: must be at least 16 characters")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)

@@ -22,6 +22,7 @@ from service.domain.call_join import JoinRules
 from service.domain.pii import PiiPolicy
 from service.domain.sessions import Timeouts
 from service.http.state import AppState
+from service.ingest.idle import IdleWork, ProjectionAndSeal
 from service.ingest.loop_writer import LoopEventWriter, ProjectionThread
 from service.ingest.ratelimit import RateLimits
 from service.ingest.writer import EventWriter, IngestWriter
@@ -29,6 +30,7 @@ from service.projection.call_records import project_call_sessions
 from service.projection.queue import QueuedProjection
 from service.storage.engine import asyncpg_dsn, is_sqlite_url, make_engine, make_transactor
 from service.storage.migrations import check_current
+from service.storage.seals import Sealer
 
 WRITER_DRAIN_TIMEOUT_S = 60.0
 # SQLite's writer thread lets go of the GIL for each database call and must take it back from the thread that
@@ -56,6 +58,11 @@ def join_rules(settings: Settings) -> JoinRules:
     return JoinRules(settings.call_join_tolerance_s * 1000, by_customer=settings.pii_mode != "mask")
 
 
+def seal_key(settings: Settings) -> bytes | None:
+    """The key that signs seals and removal records, if one is set (CALLTRAIL_SEAL_KEY)."""
+    return settings.seal_key.encode() if settings.seal_key else None
+
+
 def pii_policy(settings: Settings) -> PiiPolicy:
     return PiiPolicy(settings.pii_mode, settings.pii_key.encode())
 
@@ -63,7 +70,11 @@ def pii_policy(settings: Settings) -> PiiPolicy:
 def make_writer(settings: Settings, sqlite: bool) -> IngestWriter:
     """SQLite's writer is a thread; PostgreSQL's commits on the serving event loop (start it there), with
     the projection in a thread of its own."""
-    projection = QueuedProjection(session_timeouts(settings), settings.projection_batch, join_rules(settings))
+    projection: IdleWork = QueuedProjection(
+        session_timeouts(settings), settings.projection_batch, join_rules(settings)
+    )
+    if settings.seal_interval_s > 0:
+        projection = ProjectionAndSeal(projection, Sealer(seal_key(settings), settings.seal_interval_s))
     if sqlite:
         return EventWriter(
             make_transactor(settings),

@@ -19,9 +19,9 @@ from service.domain.sessions import Timeouts
 from service.ingest.protocol import stored_event_problem
 from service.projection.rebuild import rebuild
 from service.storage.schema import events, projection_failures, projection_queue, quarantined_events, sites
+from service.storage.seals import remove_ids
 
 SCAN_CHUNK = 5000
-MOVE_CHUNK = 500
 _EVENT_COLUMNS = [column.name for column in events.columns]
 
 
@@ -56,10 +56,16 @@ def find(conn: Connection) -> Iterator[Suspect]:
 
 
 def quarantine(
-    engine: Engine, timeouts: Timeouts, join_rules: JoinRules = DEFAULT_JOIN_RULES, *, dry_run: bool = False
+    engine: Engine,
+    timeouts: Timeouts,
+    join_rules: JoinRules = DEFAULT_JOIN_RULES,
+    *,
+    dry_run: bool = False,
+    seal_key: bytes | None = None,
 ) -> list[Suspect]:
     """Find the events that break a limit and, unless ``dry_run``, move them to ``quarantined_events`` in
-    one transaction, then rebuild what is derived from the rest. Returns what was found."""
+    one transaction, then rebuild what is derived from the rest. Returns what was found. Each moved event
+    leaves the raw log through the seal's removal record (storage/seals.py), signed with ``seal_key``."""
     with engine.connect() as conn:
         found = list(find(conn))
     if dry_run or not found:
@@ -67,24 +73,24 @@ def quarantine(
     reasons = {suspect.id: suspect.reason for suspect in found}
     now = now_ms()
     with engine.begin() as conn:
-        ids = sorted(reasons)
-        for start in range(0, len(ids), MOVE_CHUNK):
-            chunk = ids[start : start + MOVE_CHUNK]
+
+        def move(chunk: list[int]) -> None:
             rows = conn.execute(select(events).where(events.c.id.in_(chunk))).mappings().all()
-            if rows:
-                conn.execute(
-                    insert(quarantined_events),
-                    [
-                        {
-                            **{name: row[name] for name in _EVENT_COLUMNS},
-                            "reason": reasons[row["id"]],
-                            "quarantined_at": now,
-                        }
-                        for row in rows
-                    ],
-                )
-            for table in (projection_queue, projection_failures, events):
+            conn.execute(
+                insert(quarantined_events),
+                [
+                    {
+                        **{name: row[name] for name in _EVENT_COLUMNS},
+                        "reason": reasons[row["id"]],
+                        "quarantined_at": now,
+                    }
+                    for row in rows
+                ],
+            )
+            for table in (projection_queue, projection_failures):
                 conn.execute(delete(table).where(table.c.id.in_(chunk)))
+
+        remove_ids(conn, "events", sorted(reasons), "quarantine", seal_key, before_delete=move)
     rebuild(engine, timeouts, join_rules)
     return found
 

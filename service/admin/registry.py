@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.domain.instants import now_ms
@@ -291,12 +291,6 @@ def note_use(engine: Engine, key: ApiKey, at_ms: int) -> bool:
             .values(last_used_at=at_ms)
         ).rowcount
     return bool(written)
-
-
-def delete_site(engine: Engine, name: str) -> None:
-    with engine.begin() as conn:
-        if conn.execute(delete(sites).where(sites.c.name == name)).rowcount == 0:
-            raise RegistryError(f"no site named {name!r}")
 
 
 class SiteDirectory:

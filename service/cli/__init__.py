@@ -3,10 +3,10 @@ group of commands is a module here; importing it adds its commands to the one cl
 
 from __future__ import annotations
 
-from service.cli import access, ccc, data, server
+from service.cli import access, ccc, data, integrity, server
 from service.cli.common import cli
 
-COMMAND_MODULES = (access, ccc, data, server)
+COMMAND_MODULES = (access, ccc, data, integrity, server)
 __all__ = ["cli", "main"]
 
 

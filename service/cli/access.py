@@ -9,8 +9,9 @@ import orjson
 
 from service.admin import access
 from service.admin.access import CLI, AccessFilter
-from service.cli.common import cli, engine_for
+from service.cli.common import cli, engine_for, settings_from_env
 from service.domain.instants import iso, iso_offset, now_ms, parse_duration_ms, parse_iso
+from service.runtime import seal_key
 
 
 @cli.group()
@@ -64,8 +65,9 @@ def sites_remove(name: str, yes: bool) -> None:
     """Delete a site and every event stored for it."""
     if not yes:
         raise click.ClickException("this deletes the site and all its events; add --yes to confirm")
-    with engine_for(role="write") as engine:
-        access.delete_site(engine, CLI, name)
+    settings = settings_from_env()
+    with engine_for(settings, "write") as engine:
+        access.delete_site(engine, CLI, name, seal_key=seal_key(settings))
     click.echo(f"site {name!r} deleted")
 
 

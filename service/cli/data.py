@@ -19,7 +19,7 @@ from service.formats import FORMATS, Format, chunks
 from service.projection import call_rollups, dead_letters, queue, rollups
 from service.projection.rebuild import rebuild as rebuild_from_log
 from service.reports import records
-from service.runtime import join_rules, session_timeouts
+from service.runtime import join_rules, seal_key, session_timeouts
 from service.storage import schema
 from service.storage.engine import make_transactor
 
@@ -84,7 +84,11 @@ def quarantine_command(dry_run: bool) -> None:
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
         found = quarantine.quarantine(
-            engine, session_timeouts(settings), join_rules(settings), dry_run=dry_run
+            engine,
+            session_timeouts(settings),
+            join_rules(settings),
+            dry_run=dry_run,
+            seal_key=seal_key(settings),
         )
     for suspect in found:
         click.echo(
@@ -166,7 +170,9 @@ def purge(older_than: str) -> None:
     cutoff_ms = instants.now_ms() - hours * 3_600_000
     settings = settings_from_env()
     with engine_for(settings, "write") as engine:
-        removed = retention.purge(engine, cutoff_ms, session_timeouts(settings), join_rules(settings))
+        removed = retention.purge(
+            engine, cutoff_ms, session_timeouts(settings), join_rules(settings), seal_key=seal_key(settings)
+        )
     cutoff = iso_offset(cutoff_ms, timespec="seconds")
     summary = ", ".join(f"{n} {table}" for table, n in removed.items())
     click.echo(f"removed everything before {cutoff}: {summary}")

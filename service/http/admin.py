@@ -163,7 +163,11 @@ async def change_site(request: Request) -> Response:
 
 async def delete_site(request: Request) -> Response:
     who = await admin(request)
-    await run(access.delete_site, app_state(request).ccc_engine, who, request.path_params["name"])
+    state = app_state(request)
+    # The site's events leave a signed removal record, so that `calltrail verify` accounts for them.
+    key = state.settings.seal_key.encode() if state.settings.seal_key else None
+    name = request.path_params["name"]
+    await run(lambda: access.delete_site(state.ccc_engine, who, name, seal_key=key))
     note_audited(request)
     return Response(status_code=204)
 

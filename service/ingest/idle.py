@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from service.storage.engine import Transactor
 from service.storage.failures import classify_failure, one_line
@@ -136,3 +136,42 @@ class IdleSchedule:
             due = finished + (finished - started) * (1 - self._share) / self._share
             self._due = max(due, self._pause_until)
         return more
+
+
+class SealingWork(Protocol):
+    """The sealer (storage/seals.py, ``Sealer``) as idle work: whether it is due (or long overdue), and one
+    turn of it."""
+
+    def due(self) -> bool: ...
+
+    def overdue(self) -> bool: ...
+
+    def __call__(self, transactor: Transactor, most: int | None = None) -> int: ...
+
+
+class ProjectionAndSeal:
+    """The projection, and the seal of the raw logs when it is due: one piece of either per turn.
+
+    The projection comes first (reports wait for it; the seal only has to happen eventually): the sealer
+    takes a turn the projection found nothing to do in, or, once it has had no turn for a whole interval (a
+    projection backlog that lasts), one turn first, so a lasting load cannot starve the seal: it then
+    seals one period an interval, and catches up with the projection once the load falls. The sealer
+    keeps its own failures (it logs them and waits its interval), so they never pause the projection."""
+
+    def __init__(self, projection: IdleWork, sealer: SealingWork) -> None:
+        self.projection = projection
+        self.sealer = sealer
+        self._sealed_last = False
+
+    def __call__(self, transactor: Transactor, most: int | None = None) -> int:
+        if not self._sealed_last and self.sealer.overdue():
+            self._sealed_last = True
+            sealed = self.sealer(transactor, most)
+            if sealed:
+                return sealed
+        self._sealed_last = False
+        projected = self.projection(transactor, most)
+        if projected or not self.sealer.due():
+            return projected
+        self._sealed_last = True
+        return self.sealer(transactor, most)

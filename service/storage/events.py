@@ -54,6 +54,7 @@ ON CONFLICT (site_id, event_id) DO NOTHING
 SQLITE_ROWS_PER_STATEMENT = 2_500
 _SQLITE_ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
 _SQLITE_NEW_BETWEEN = "SELECT site_id, event_id FROM events WHERE id BETWEEN ? AND ?"
+_SQLITE_SEQUENCE = "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
 
 # One statement whatever the number of rows: the rows travel as one JSON document (orjson writes it in C;
 # column arrays made asyncpg check every element against collections.abc, 5 % of the server's samples; read
@@ -122,10 +123,12 @@ def insert_new(conn: Connection, rows: Sequence[EventRow]) -> set[EventKey]:
 
 def _insert_sqlite(driver: sqlite3.Connection, rows: Sequence[EventRow]) -> set[EventKey]:
     # A trigger (migration 0005) queues each new row for the projection. The caller holds SQLite's write lock
-    # (a transaction, or a single statement, which takes it before it reads), and a new row's id is the
-    # largest id plus one, so the rows added here have consecutive ids ending at the last insert rowid.
+    # (a transaction, or a single statement, which takes it before it reads). `events` is AUTOINCREMENT
+    # (migration 0014: an id is never handed out twice, for the seal), so every row a statement tries, stored
+    # or not (a repeat, a padding row), draws the next id: the ids this call drew are the last `attempted`
+    # ones of the table's sequence, and the new rows are those among them.
     added = 0
-    first = last = 0
+    attempted = 0
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
         values = [v for row in chunk for v in _row_values(row)]
@@ -135,15 +138,17 @@ def _insert_sqlite(driver: sqlite3.Connection, rows: Sequence[EventRow]) -> set[
         size = _statement_rows(len(chunk))
         values += _row_values(chunk[-1]) * (size - len(chunk))
         cursor = driver.execute(_sqlite_insert(size), values)
-        if cursor.rowcount > 0:
-            last = cursor.lastrowid or 0
-            first = first or last - cursor.rowcount + 1
-            added += cursor.rowcount
+        attempted += size
+        added += max(cursor.rowcount, 0)
     if added == len(rows):
         return {(row["site_id"], row["event_id"]) for row in rows}
     if added == 0:
         return set()
-    return set(driver.execute(_SQLITE_NEW_BETWEEN, (first, last)).fetchall())
+    (drawn,) = driver.execute(_SQLITE_SEQUENCE).fetchone()
+    new = set(driver.execute(_SQLITE_NEW_BETWEEN, (drawn - attempted + 1, drawn)).fetchall())
+    if len(new) != added:  # SQLite drew ids otherwise than assumed: never answer a wrong "accepted"
+        raise RuntimeError(f"{added} events stored but {len(new)} found among the ids drawn")
+    return new
 
 
 def _statement_rows(row_count: int) -> int:

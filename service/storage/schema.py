@@ -126,6 +126,8 @@ events = Table(
     UniqueConstraint("site_id", "event_id"),
     Index("ix_events_site_id_event_at", "site_id", "event_at"),
     Index("ix_events_site_id_page_id_seq", "site_id", "page_id", "seq"),
+    # Never reuse an id (SQLite would give a deleted newest id again): a sealed period's ids stay its own.
+    sqlite_autoincrement=True,
 )
 
 
@@ -399,6 +401,45 @@ ccc_raw_records = Table(
     CheckConstraint("source IN ('push', 'pull')", name="source"),
     Index("ix_ccc_raw_records_sdk_app_id_received_at", "sdk_app_id", "received_at"),
     Index("ix_ccc_raw_records_sdk_app_id_session_id", "sdk_app_id", "session_id"),
+    sqlite_autoincrement=True,
+)
+
+# The seal of the raw logs (`events`, `ccc_raw_records`; storage/seals.py, docs/security.md): a hash chain
+# of entries, each a sealed *period* (the committed rows with ids first_id..last_id: their ids, leaf hashes
+# and Merkle root) or a *removal* (rows a purge, quarantine, erasure or site removal deleted: their leaves
+# are in `seal_removed`), hashed with the previous entry's hash and, with CALLTRAIL_SEAL_KEY, signed.
+# `seq` is the chain's order; a second sealer of the same period fails on it (and on log, kind, first_id).
+seals = Table(
+    "seals",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),
+    Column("log", String(32), nullable=False),
+    Column("first_id", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("ids", LargeBinary, nullable=True),  # a period's row ids (domain/seal.py, pack_ids)
+    Column("leaves", LargeBinary, nullable=True),  # a period's leaf hashes, 32 bytes each, in id order
+    Column("reason", Text, nullable=True),  # a removal's: purge, quarantine, erasure, site removal
+    Column("created_at", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=True),
+    Column("signature", String(64), nullable=True),
+    UniqueConstraint("log", "kind", "first_id"),
+    CheckConstraint("kind IN ('period', 'removal')", name="kind"),
+)
+
+# The leaves of removed rows, by log and row id, and the removal entry (seals.seq) that accounts for them.
+seal_removed = Table(
+    "seal_removed",
+    metadata,
+    Column("log", String(32), primary_key=True),
+    Column("row_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_seal_removed_seq", "seq"),
 )
 
 # One row per CCC session (SdkAppId, SessionId): the merge (domain/call_merge.py) of every raw record of it,

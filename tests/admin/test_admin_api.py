@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from service.admin import registry
+from service.admin import access, registry
+from service.admin.access import CLI
 from service.admin.registry import Site, create_key
 from service.cli import cli
 from service.config import Settings
@@ -173,7 +174,7 @@ async def test_a_scoped_key_whose_sites_are_deleted_sees_nothing(
     app: httpx.AsyncClient, engine: Engine, site: Site
 ) -> None:
     key = create_key(engine, "read", site_names=["crm"])
-    registry.delete_site(engine, "crm")
+    access.delete_site(engine, CLI, "crm")
     registry.add_site(engine, "new", ["https://new.example.com"])
     with engine.connect() as conn:
         stored = registry.key_by_id(conn, key.key.key_id)
