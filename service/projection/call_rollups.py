@@ -298,8 +298,8 @@ def stored_cells(
         names=columns[2],
         counts=np.array(columns[3 : 3 + n], dtype=np.int64).T,
         queue_max=np.array(columns[3 + n], dtype=np.int64),
-        queue_hist=[bytes(b) for b in columns[4 + n]],
-        answered_queue_hist=[bytes(b) for b in columns[5 + n]],
+        queue_hist=columns[4 + n],
+        answered_queue_hist=columns[5 + n],
         satisfaction=columns[6 + n],
     )
 
