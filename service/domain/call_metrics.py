@@ -58,6 +58,7 @@ _INDEX = {name: i for i, name in enumerate(COUNTS)}
 NO_SKILL_GROUP = -1  # the rollups' key for a record with no queued skill group
 ALL_SKILL_GROUPS = -2  # the rollups' key for a row of all skill groups together
 ALL_CHANNELS = "*"
+ALL_APPS = 0  # the rollups' and marks' sdk_app_id of rows of every app together (CCC's ids are 1400000000 up)
 
 # A rollup's histogram: one byte saying how wide its counts are (2 or 4 bytes), then (bin, count) entries,
 # little-endian, the bin as uint16 (there are 1,261 bins): half the bytes of histograms.encode_histogram's

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.buckets import DAY_MS, HOUR_MS, QUARTER_MS
 from service.domain.call_metrics import (
+    ALL_APPS,
     ALL_CHANNELS,
     ALL_SKILL_GROUPS,
     COUNTS,
@@ -55,13 +56,15 @@ _STORED = (
 
 
 def marks_for(starts: Iterable[tuple[int, int | None]]) -> list[Mark]:
-    """The hours and days of these (sdk_app_id, start_at) records; one without a start is in no report.
-    Sorted ("day" before "hour"), the order every writer locks marks in."""
+    """The hours and days of these (sdk_app_id, start_at) records, of their app and of all apps together
+    (ALL_APPS); one without a start is in no report. Sorted (all apps before any app, "day" before "hour"),
+    the order every writer locks marks in."""
     found: set[Mark] = set()
     for app, start in starts:
         if start is not None:
-            found.add((app, "day", start - start % DAY_MS))
-            found.add((app, "hour", start - start % HOUR_MS))
+            for owner in (app, ALL_APPS):
+                found.add((owner, "day", start - start % DAY_MS))
+                found.add((owner, "hour", start - start % HOUR_MS))
     return sorted(found)
 
 
@@ -91,7 +94,8 @@ def mark_history(conn: Connection) -> int:
         found = conn.execute(
             select(_r.sdk_app_id, start).where(_r.start_at.is_not(None)).group_by(_r.sdk_app_id, start)
         )
-        marks.extend((int(app), span, int(at)) for app, at in found)
+        for app, at in found:
+            marks.extend([(int(app), span, int(at)), (ALL_APPS, span, int(at))])
     mark(conn, marks)
     return len(marks)
 
@@ -157,6 +161,9 @@ def _build(conn: Connection, app: int, span: Span, start_ms: int) -> None:
             c.start_ms < start_ms + HOUR_MS,
         )
     )
+    if app == ALL_APPS:
+        _sum_apps_into_hour(conn, start_ms)
+        return
     detail: dict[tuple[int, str, int], CallPartial] = defaultdict(CallPartial)
     for record in records(conn, start_ms, start_ms + HOUR_MS, apps=[app]):
         start = record["start_at"]
@@ -192,6 +199,30 @@ def _sum_hours_into_day(conn: Connection, app: int, day: int) -> None:
     rows = [_row(app, key, partial) for key, partial in cells.items()]
     if rows:
         conn.execute(insert(call_rollups), rows)
+
+
+def _sum_apps_into_hour(conn: Connection, hour: int) -> None:
+    """The quarter and hour rows of all apps together: the sums of every app's. The apps' dirty hours are
+    rebuilt first, after the all-apps hour is claimed: a writer marks all apps before its app, so an app's
+    hour changed after this claim leaves the all-apps hour dirty again."""
+    for app, _ in _dirty(conn, "hour", hour, hour + HOUR_MS, None):
+        if app != ALL_APPS and _claim(conn, app, "hour", hour):
+            _build(conn, app, "hour", hour)
+    c = call_rollups.c
+    rows = conn.execute(
+        select(c.span, c.start_ms, c.channel, c.skill_group_id, *_STORED).where(
+            c.span.in_(["quarter", "hour"]),
+            c.start_ms >= hour,
+            c.start_ms < hour + HOUR_MS,
+            c.sdk_app_id != ALL_APPS,
+        )
+    )
+    cells: dict[tuple[str, int, str, int], CallPartial] = defaultdict(CallPartial)
+    for row in rows:
+        cells[(row[0], int(row[1]), row[2], int(row[3]))].merge(partial_of_row(row[4:]))
+    found = [_row(ALL_APPS, key, partial) for key, partial in cells.items()]
+    if found:
+        conn.execute(insert(call_rollups), found)
 
 
 def _group(record: Mapping[str, Any]) -> int:
@@ -268,7 +299,8 @@ def stored_cells(
 ) -> CallCells:
     """The rollup rows of one span kind in [start, end), each owned by the bucket it starts in: of all
     skill groups together (``per_group`` False, for the buckets) or of each skill group (for the skill
-    groups' figures); of the channel filtered on or of all channels."""
+    groups' figures); of the channel filtered on or of all channels; of these apps, or (None) of all apps
+    together."""
     c = call_rollups.c
     query = select(c.start_ms, c.skill_group_id, *_STORED).where(
         c.span == span,
@@ -276,8 +308,8 @@ def stored_cells(
         c.start_ms < end_ms,
         c.channel == (ALL_CHANNELS if channel is None else channel),
     )
-    if apps is not None:
-        query = query.where(c.sdk_app_id.in_(list(apps)))
+    # Without an app filter, the rows of all apps together: one row per span instead of one per app.
+    query = query.where(c.sdk_app_id.in_(list(apps)) if apps is not None else c.sdk_app_id == ALL_APPS)
     if skill_group is not None:
         query = query.where(c.skill_group_id == skill_group)
     elif per_group:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from service.contract.queries import CallsReportQuery
 from service.domain.buckets import HOUR_MS, Bucket, bucket_count_bound, buckets, days, hours, quarters
-from service.domain.call_metrics import CallAccumulator, cells_of
+from service.domain.call_metrics import ALL_APPS, CallAccumulator, cells_of
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import call_rollups
@@ -126,9 +126,11 @@ def calls(
         (first_day, last_day) if first_day < last_day else None,
     )
     if first < last:
+        # Without a site, the rows of all apps together (ALL_APPS), which rebuild their apps' dirty hours.
+        apps = (ALL_APPS,) if scope.apps is None else scope.apps
         if first_day < last_day:
-            call_rollups.refresh(engine, "day", first_day, last_day, scope.apps)
-        call_rollups.refresh(engine, "hour", first, last, scope.apps)
+            call_rollups.refresh(engine, "day", first_day, last_day, apps)
+        call_rollups.refresh(engine, "hour", first, last, apps)
         with engine.connect() as conn:
             for spans, per_group in ((bucket_spans, False), (group_spans, True)):
                 for span, lo, hi in spans:
