@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, Select, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.buckets import DAY_MS, HOUR_MS, QUARTER_MS
@@ -108,20 +109,31 @@ def invalidate(conn: Connection) -> None:
 def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None = None) -> int:
     """Rebuild the dirty spans of this kind overlapping [start, end) (of these apps only, when given);
     returns how many were rebuilt."""
+    return refresh_ranges(engine, [(span, start_ms, end_ms)], apps)
+
+
+def refresh_ranges(
+    engine: Engine, ranges: Sequence[tuple[Span, int, int]], apps: Sequence[int] | None = None
+) -> int:
+    """``refresh`` of several (span, start, end) ranges, in their order (days before hours: a day rebuilds its
+    dirty hours), found dirty in one query: a report whose rollups are built pays one round trip."""
     with engine.connect() as conn:
-        dirty = _dirty(conn, span, start_ms, end_ms, apps)
-    for app, at in dirty:
+        queries = [_dirty_query(span, start, end, apps) for span, start, end in ranges]
+        found = conn.execute(queries[0] if len(queries) == 1 else union_all(*queries)).all()
+    order: dict[str, int] = {span: i for i, (span, _, _) in enumerate(ranges)}
+    dirty = sorted(
+        ((str(span), int(app), int(at)) for span, app, at in found), key=lambda d: (order[d[0]], d)
+    )
+    for span, app, at in dirty:
         with engine.begin() as conn:
-            if _claim(conn, app, span, at):
-                _build(conn, app, span, at)
+            if _claim(conn, app, cast(Span, span), at):
+                _build(conn, app, cast(Span, span), at)
     return len(dirty)
 
 
-def _dirty(
-    conn: Connection, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None
-) -> list[tuple[int, int]]:
+def _dirty_query(span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None) -> Select[Any]:
     m = call_rollup_marks.c
-    query = select(m.sdk_app_id, m.start_ms).where(
+    query = select(m.span, m.sdk_app_id, m.start_ms).where(
         m.span == span,
         m.start_ms >= start_ms - start_ms % SPAN_MS[span],
         m.start_ms < end_ms,
@@ -129,7 +141,15 @@ def _dirty(
     )
     if apps is not None:
         query = query.where(m.sdk_app_id.in_(list(apps)))
-    return sorted((int(app), int(at)) for app, at in conn.execute(query))
+    return query
+
+
+def _dirty(
+    conn: Connection, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None
+) -> list[tuple[int, int]]:
+    return sorted(
+        (int(app), int(at)) for _, app, at in conn.execute(_dirty_query(span, start_ms, end_ms, apps))
+    )
 
 
 def _claim(conn: Connection, app: int, span: Span, start_ms: int) -> bool:
@@ -285,54 +305,66 @@ def raw_cells(rows: Iterable[Mapping[str, Any]], bucket_of: Any) -> dict[tuple[i
     return found
 
 
+Piece = tuple[str, int, int, bool]  # (span kind, start, end, per skill group)
+
+
 def stored_cells(
     conn: Connection,
-    span: str,
-    start_ms: int,
-    end_ms: int,
+    pieces: Sequence[Piece],
     bucket_starts: Sequence[int],
     *,
-    per_group: bool,
     apps: Sequence[int] | None = None,
     channel: str | None = None,
     skill_group: int | None = None,
-) -> CallCells:
-    """The rollup rows of one span kind in [start, end), each owned by the bucket it starts in: of all
-    skill groups together (``per_group`` False, for the buckets) or of each skill group (for the skill
-    groups' figures); of the channel filtered on or of all channels; of these apps, or (None) of all apps
-    together."""
+) -> list[CallCells]:
+    """Per piece (span kind, start, end, per skill group), its rollup rows, each owned by the bucket it
+    starts in: of all skill groups together (not per skill group: for the buckets) or of each skill group
+    (for the skill groups' figures); of the channel filtered on or of all channels; of these apps, or (None)
+    of all apps together. One statement (UNION ALL) for all the pieces: one round trip."""
     c = call_rollups.c
-    query = select(c.start_ms, c.skill_group_id, *_STORED).where(
-        c.span == span,
-        c.start_ms >= start_ms,
-        c.start_ms < end_ms,
-        c.channel == (ALL_CHANNELS if channel is None else channel),
-    )
-    # Without an app filter, the rows of all apps together: one row per span instead of one per app.
-    query = query.where(c.sdk_app_id.in_(list(apps)) if apps is not None else c.sdk_app_id == ALL_APPS)
-    if skill_group is not None:
-        query = query.where(c.skill_group_id == skill_group)
-    elif per_group:
-        query = query.where(c.skill_group_id != ALL_SKILL_GROUPS)
-    else:
-        query = query.where(c.skill_group_id == ALL_SKILL_GROUPS)
-    rows = _all_rows(conn, query)
+    queries = []
+    for i, (span, start_ms, end_ms, per_group) in enumerate(pieces):
+        query = select(literal(i).label("piece"), c.start_ms, c.skill_group_id, *_STORED).where(
+            c.span == span,
+            c.start_ms >= start_ms,
+            c.start_ms < end_ms,
+            c.channel == (ALL_CHANNELS if channel is None else channel),
+        )
+        # Without an app filter, the rows of all apps together: one row per span instead of one per app.
+        query = query.where(c.sdk_app_id.in_(list(apps)) if apps is not None else c.sdk_app_id == ALL_APPS)
+        if skill_group is not None:
+            query = query.where(c.skill_group_id == skill_group)
+        elif per_group:
+            query = query.where(c.skill_group_id != ALL_SKILL_GROUPS)
+        else:
+            query = query.where(c.skill_group_id == ALL_SKILL_GROUPS)
+        queries.append(query)
+    if not queries:
+        return []
+    by_piece: list[list[Any]] = [[] for _ in pieces]
+    for row in _all_rows(conn, queries[0] if len(queries) == 1 else union_all(*queries)):
+        by_piece[row[0]].append(row)
+    starts = np.array(bucket_starts, dtype=np.int64)
+    return [_cells(rows, starts) for rows in by_piece]
+
+
+def _cells(rows: list[Any], bucket_starts: npt.NDArray[np.int64]) -> CallCells:
     n = len(COUNTS)
     if not rows:
         return CallCells(
             np.empty(0, np.int64), [], [], np.empty((0, n), np.int64), np.empty(0, np.int64), [], [], []
         )
     columns = list(zip(*rows, strict=True))
-    owners = np.searchsorted(np.array(bucket_starts), np.array(columns[0], dtype=np.int64), side="right") - 1
+    owners = np.searchsorted(bucket_starts, np.array(columns[1], dtype=np.int64), side="right") - 1
     return CallCells(
         buckets=owners.astype(np.int64),
-        groups=[int(g) for g in columns[1]],
-        names=columns[2],
-        counts=np.array(columns[3 : 3 + n], dtype=np.int64).T,
-        queue_max=np.array(columns[3 + n], dtype=np.int64),
-        queue_hist=columns[4 + n],
-        answered_queue_hist=columns[5 + n],
-        satisfaction=columns[6 + n],
+        groups=[int(g) for g in columns[2]],
+        names=columns[3],
+        counts=np.array(columns[4 : 4 + n], dtype=np.int64).T,
+        queue_max=np.array(columns[4 + n], dtype=np.int64),
+        queue_hist=columns[5 + n],
+        answered_queue_hist=columns[6 + n],
+        satisfaction=columns[7 + n],
     )
 
 

@@ -128,16 +128,16 @@ def calls(
     if first < last:
         # Without a site, the rows of all apps together (ALL_APPS), which rebuild their apps' dirty hours.
         apps = (ALL_APPS,) if scope.apps is None else scope.apps
+        ranges: list[tuple[call_rollups.Span, int, int]] = [("hour", first, last)]
         if first_day < last_day:
-            call_rollups.refresh(engine, "day", first_day, last_day, apps)
-        call_rollups.refresh(engine, "hour", first, last, apps)
+            ranges.insert(0, ("day", first_day, last_day))
+        call_rollups.refresh_ranges(engine, ranges, apps)
+        pieces = [(span, lo, hi, False) for span, lo, hi in bucket_spans]
+        pieces += [(span, lo, hi, True) for span, lo, hi in group_spans]
         with engine.connect() as conn:
-            for spans, per_group in ((bucket_spans, False), (group_spans, True)):
-                for span, lo, hi in spans:
-                    cells = call_rollups.stored_cells(
-                        conn, span, lo, hi, starts, per_group=per_group, **filters
-                    )
-                    accumulator.add(cells, buckets=not per_group, groups=per_group)
+            found = call_rollups.stored_cells(conn, pieces, starts, **filters)
+        for (*_, per_group), cells in zip(pieces, found, strict=True):
+            accumulator.add(cells, buckets=not per_group, groups=per_group)
     for lo, hi in edges:
         add_raw(lo, hi)
     return accumulator.report(service_level_s)
