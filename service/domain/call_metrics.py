@@ -250,9 +250,16 @@ class _Side:
         qmax = np.concatenate([c.queue_max for c in cells]) if cells else np.empty(0, np.int64)
         self.maxima = np.full(owners, -1, dtype=np.int64)
         np.maximum.at(self.maxima, self.owner, qmax)
-        self.queue = self._histograms("queue_hist")
+        # Histograms decoded in owner order: one sorted histogram per owner (a month by hour) then needs no
+        # summing (SparseHistograms.finish).
+        self._order = (
+            None if bool((self.owner[1:] >= self.owner[:-1]).all()) else np.argsort(self.owner, kind="stable")
+        )
+        self.queue = SparseHistograms(owners)
+        self.queue.add(*self._decoded("queue_hist"))
+        self.queue.finish()
         # Of the answered calls' queue times only the count within a threshold is read: no histogram built.
-        self._answered = decode_counts([b for c in cells for b in c.answered_queue_hist], self.owner)
+        self._answered = self._decoded("answered_queue_hist")
         self.satisfaction: list[dict[str, int]] = [{} for _ in range(owners)]
         self._owner_list: list[int] = self.owner.tolist()
         loads = orjson.loads
@@ -262,11 +269,11 @@ class _Side:
                 for key, count in loads(found).items():
                     counter[key] = counter.get(key, 0) + count
 
-    def _histograms(self, kind: str) -> SparseHistograms:
+    def _decoded(self, kind: str) -> tuple[npt.NDArray[np.int64], ...]:
         blobs: list[bytes] = [b for c in self.cells for b in getattr(c, kind)]
-        histograms = SparseHistograms(self.owners)
-        histograms.add(*decode_counts(blobs, self.owner))
-        return histograms.finish()
+        if self._order is None:
+            return decode_counts(blobs, self.owner)
+        return decode_counts([blobs[i] for i in self._order.tolist()], self.owner[self._order])
 
     def names(self) -> list[str | None]:
         names: list[str | None] = [None] * self.owners

@@ -98,7 +98,11 @@ class SparseHistograms:
             # Cells only up to the highest bin in use: durations crowd the first few hundred bins.
             width = int(bins.max()) + 1 if len(bins) else 1
             flat = owner * width + bins
-            if self.buckets * width <= DENSE_CELLS:
+            if bool((flat[1:] > flat[:-1]).all()) and bool(counts.all()):
+                # Already one entry per (bucket, bin), in order (one sorted histogram per bucket, buckets in
+                # order: a month by hour over hour rollups): nothing to sum.
+                keys, self.count = flat, counts.astype(np.int64)
+            elif self.buckets * width <= DENSE_CELLS:
                 # Counting into a dense array and reading back its non-zero cells needs no sort.
                 dense = np.bincount(flat, counts, self.buckets * width)
                 keys = np.flatnonzero(dense)
@@ -132,9 +136,10 @@ class SparseHistograms:
             return results
         totals = self.totals()
         running = np.cumsum(self.count)
-        owners, first = np.unique(self.owner, return_index=True)
+        # Entries are sorted by owner: each owner's first entry is where the owner changes.
+        first = np.flatnonzero(np.concatenate(([True], ~same_owner(self.owner))))
         before = np.zeros(self.buckets, dtype=np.int64)
-        before[owners] = np.where(first > 0, running[first - 1], 0)
+        before[self.owner[first]] = np.where(first > 0, running[first - 1], 0)
         within = running - before[self.owner]
         for result, fraction in zip(results, fractions, strict=True):
             ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
