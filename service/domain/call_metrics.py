@@ -9,6 +9,7 @@ domain/histograms.py: percentiles and the service-level threshold are exact up t
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -397,3 +398,54 @@ def partial_of_row(row: Sequence[Any]) -> CallPartial:
         satisfaction=Counter(orjson.loads(row[4 + n])) if row[4 + n] else Counter(),
         skill_group_name=row[0],
     )
+
+
+def encode_entries(bins: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> bytes:
+    """encode_counts of a histogram given as its (bin, count) entries sorted by bin, none zero."""
+    if not len(bins):
+        return b""
+    width = 2 if int(counts.max()) < 65_536 else 4
+    packed = np.empty(len(bins), dtype=_ENTRY[width])
+    packed["bin"], packed["count"] = bins, counts
+    return bytes([width]) + packed.tobytes()
+
+
+StoredSum = tuple[tuple[Any, ...], str | None, list[int], int | None, bytes, bytes, str | None]
+
+
+def sum_stored(rows: Sequence[Sequence[Any]], key_length: int) -> list[StoredSum]:
+    """Stored rollup rows, each ``(*key, *stored)`` (stored as partial_of_row reads it), summed per key: (key,
+    skill_group_name, counts, queue_max, queue_hist, answered_queue_hist, satisfaction), as the merged
+    CallPartials would store them, in numpy rather than a dict merge per row and histogram entry."""
+    if not rows:
+        return []
+    code_of: dict[tuple[Any, ...], int] = {}
+    codes = [code_of.setdefault(tuple(row[:key_length]), len(code_of)) for row in rows]
+    owners = np.array(codes, dtype=np.int64)
+    cells, n, k = len(code_of), len(COUNTS), key_length
+    counts = np.zeros((cells, n), dtype=np.int64)
+    np.add.at(counts, owners, np.array([row[k + 1 : k + 1 + n] for row in rows], dtype=np.int64))
+    maxima = np.full(cells, -1, dtype=np.int64)
+    np.maximum.at(maxima, owners, np.array([row[k + 1 + n] for row in rows], dtype=np.int64))
+    histograms = []
+    for column in (k + 2 + n, k + 3 + n):
+        summed = SparseHistograms(cells)
+        summed.add(*decode_counts([row[column] for row in rows], owners))
+        summed.finish()
+        ends = np.searchsorted(summed.owner, np.arange(cells + 1)).tolist()
+        histograms.append(
+            [encode_entries(summed.bin[lo:hi], summed.count[lo:hi]) for lo, hi in itertools.pairwise(ends)]
+        )
+    names: list[str | None] = [None] * cells
+    satisfaction: list[Counter[str]] = [Counter() for _ in range(cells)]
+    for code, row in zip(codes, rows, strict=True):
+        name, found = row[k], row[k + 4 + n]
+        if name is not None and (names[code] is None or name > names[code]):
+            names[code] = name
+        if found:
+            satisfaction[code].update(orjson.loads(found))
+    return [
+        (key, names[i], counts[i].tolist(), None if maxima[i] < 0 else int(maxima[i]), histograms[0][i],
+         histograms[1][i], encode_satisfaction(satisfaction[i]))
+        for key, i in code_of.items()
+    ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Rollups of the calls report: partial sums of inbound call records per UTC quarter hour and per UTC hour,
-app, channel and queued skill group, kept right by generation marks as the page-side rollups are
-(projection/rollups.py).
+app (and all apps together, ALL_APPS: the sums of the apps' rows), channel and queued skill group, kept right
+by generation marks as the page-side rollups are (projection/rollups.py).
 
 ``project_call_sessions`` and ``rebuild_call_records`` (projection/call_records.py) call ``mark`` with the
 hour of every call record they delete or write: the mark's ``gen`` goes up by one. A report first calls
@@ -32,7 +32,7 @@ from service.domain.call_metrics import (
     CallPartial,
     encode_counts,
     encode_satisfaction,
-    partial_of_row,
+    sum_stored,
 )
 from service.storage.schema import call_records, call_rollup_marks, call_rollups
 
@@ -213,10 +213,10 @@ def _sum_hours_into_day(conn: Connection, app: int, day: int) -> None:
             c.skill_group_id != ALL_SKILL_GROUPS,
         )
     )
-    cells: dict[tuple[str, int, str, int], CallPartial] = defaultdict(CallPartial)
-    for row in hours:
-        cells[("day", day, row[0], int(row[1]))].merge(partial_of_row(row[2:]))
-    rows = [_row(app, key, partial) for key, partial in cells.items()]
+    rows = [
+        _summed_row(app, ("day", day, channel, int(group)), found)
+        for (channel, group), *found in sum_stored(hours.all(), 2)
+    ]
     if rows:
         conn.execute(insert(call_rollups), rows)
 
@@ -237,10 +237,10 @@ def _sum_apps_into_hour(conn: Connection, hour: int) -> None:
             c.sdk_app_id != ALL_APPS,
         )
     )
-    cells: dict[tuple[str, int, str, int], CallPartial] = defaultdict(CallPartial)
-    for row in rows:
-        cells[(row[0], int(row[1]), row[2], int(row[3]))].merge(partial_of_row(row[4:]))
-    found = [_row(ALL_APPS, key, partial) for key, partial in cells.items()]
+    found = [
+        _summed_row(ALL_APPS, (span, int(start), channel, int(group)), sums)
+        for (span, start, channel, group), *sums in sum_stored(rows.all(), 4)
+    ]
     if found:
         conn.execute(insert(call_rollups), found)
 
@@ -264,6 +264,26 @@ def _row(app: int, key: tuple[str, int, str, int], p: CallPartial) -> dict[str, 
         "queue_hist": encode_counts(p.queue),
         "answered_queue_hist": encode_counts(p.answered_queue),
         "satisfaction": encode_satisfaction(p.satisfaction),
+    }
+
+
+def _summed_row(app: int, key: tuple[str, int, str, int], sums: list[Any]) -> dict[str, Any]:
+    """A row of summed rows (domain.call_metrics.sum_stored: name, counts, queue_max, two histograms,
+    satisfaction)."""
+    span, start, channel, group = key
+    name, counts, queue_max, queue_hist, answered_queue_hist, satisfaction = sums
+    return {
+        "span": span,
+        "sdk_app_id": app,
+        "start_ms": start,
+        "channel": channel,
+        "skill_group_id": group,
+        "skill_group_name": name,
+        **dict(zip(COUNTS, counts, strict=True)),
+        "queue_max": queue_max,
+        "queue_hist": queue_hist,
+        "answered_queue_hist": answered_queue_hist,
+        "satisfaction": satisfaction,
     }
 
 

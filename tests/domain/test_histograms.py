@@ -5,6 +5,7 @@ of mixed widths."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 
@@ -57,3 +58,43 @@ def test_decode_counts_of_mixed_widths() -> None:
     expected = sorted((i * 10, b, c) for i, h in enumerate(histograms) for b, c in h.items())
     assert decoded == expected
     assert [histogram_of(blob) for blob in blobs] == histograms
+
+
+def test_sum_stored_is_the_merge_of_the_partials() -> None:
+    from collections import Counter
+
+    from service.domain.call_metrics import (
+        COUNTS,
+        CallPartial,
+        encode_satisfaction,
+        partial_of_row,
+        sum_stored,
+    )
+
+    rng = random.Random(8)
+    rows: list[tuple[Any, ...]] = []
+    for _ in range(60):
+        p = CallPartial(
+            counts=[rng.randrange(100) for _ in COUNTS],
+            queue_max=rng.choice([None, rng.randrange(900)]),
+            queue={b: rng.randrange(1, 40_000) for b in rng.sample(range(700), rng.randrange(4))},
+            answered_queue={b: rng.randrange(1, 9) for b in rng.sample(range(700), rng.randrange(4))},
+            satisfaction=Counter(
+                {k: rng.randrange(1, 4) for k in rng.sample(["1", "2", "3"], rng.randrange(3))}
+            ),
+            skill_group_name=rng.choice([None, "a", "b"]),
+        )
+        most = -1 if p.queue_max is None else p.queue_max
+        hists = (encode_counts(p.queue), encode_counts(p.answered_queue))
+        stored = (p.skill_group_name, *p.counts, most, *hists, encode_satisfaction(p.satisfaction))
+        rows.append((rng.choice("xyz"), rng.randrange(3), *stored))
+    merged: dict[tuple[str, int], CallPartial] = {}
+    for row in rows:
+        merged.setdefault((row[0], row[1]), CallPartial()).merge(partial_of_row(row[2:]))
+    found = {key: sums for key, *sums in sum_stored(rows, 2)}
+    assert set(found) == set(merged)
+    for key, p in merged.items():
+        assert found[key] == [
+            p.skill_group_name, p.counts, p.queue_max, encode_counts(p.queue),
+            encode_counts(p.answered_queue), encode_satisfaction(p.satisfaction),
+        ]  # fmt: skip
