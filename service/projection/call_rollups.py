@@ -225,16 +225,26 @@ def _sum_apps_into_hour(conn: Connection, hour: int) -> None:
     """The quarter and hour rows of all apps together: the sums of every app's. The apps' dirty hours are
     rebuilt first, after the all-apps hour is claimed: a writer marks all apps before its app, so an app's
     hour changed after this claim leaves the all-apps hour dirty again."""
-    for app, _ in _dirty(conn, "hour", hour, hour + HOUR_MS, None):
-        if app != ALL_APPS and _claim(conn, app, "hour", hour):
+    m = call_rollup_marks.c
+    # Every app with rows in this hour has its mark (rows are built from marks).
+    marks = conn.execute(
+        select(m.sdk_app_id, m.gen, m.built_gen).where(
+            m.span == "hour", m.start_ms == hour, m.sdk_app_id != ALL_APPS
+        )
+    ).all()
+    for app, gen, built_gen in marks:
+        if gen > built_gen and _claim(conn, app, "hour", hour):
             _build(conn, app, "hour", hour)
+    if not marks:
+        return
     c = call_rollups.c
+    # The apps named: the primary key's (span, sdk_app_id, start_ms) then leads to the hour's rows.
     rows = conn.execute(
         select(c.span, c.start_ms, c.channel, c.skill_group_id, *_STORED).where(
             c.span.in_(["quarter", "hour"]),
+            c.sdk_app_id.in_(sorted(int(app) for app, _, _ in marks)),
             c.start_ms >= hour,
             c.start_ms < hour + HOUR_MS,
-            c.sdk_app_id != ALL_APPS,
         )
     )
     found = [
