@@ -151,15 +151,15 @@ def main() -> None:
             marks = call_rollups.mark_history(conn)
         built = call_rollups.refresh(engine, "day", 0, call_rollups.FAR_FUTURE_MS)
         built += call_rollups.refresh(engine, "hour", 0, call_rollups.FAR_FUTURE_MS)
-        print(f"seeded {args.records:,} call records in {seeded_s:.1f} s; "
-              f"rollups of {built:,} app-days and other app-hours ({marks:,} marks) built in {time.monotonic() - began:.1f} s")  # fmt: skip
+        print(f"seeded {args.records:,} call records in {seeded_s:.1f} s; rollups of {built:,} days and other "
+              f"hours, of each app and of all apps ({marks:,} marks), built in {time.monotonic() - began:.1f} s")  # fmt: skip
     if args.reuse and args.rebuild_rollups:
         began = time.monotonic()
         with engine.begin() as conn:
             call_rollups.invalidate(conn)
         built = call_rollups.refresh(engine, "day", 0, call_rollups.FAR_FUTURE_MS)
         built += call_rollups.refresh(engine, "hour", 0, call_rollups.FAR_FUTURE_MS)
-        print(f"rollups of {built:,} app-days and other app-hours built in {time.monotonic() - began:.1f} s")
+        print(f"rollups of {built:,} days and other hours built in {time.monotonic() - began:.1f} s")
     zone = ZoneInfo("Asia/Shanghai")
     cases: dict[str, tuple[int, Interval]] = {
         "30 days by hour": (END_MS - 30 * DAY_MS, "hour"),

@@ -9,6 +9,7 @@ domain/histograms.py: percentiles and the service-level threshold are exact up t
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from service.domain.histograms import (
     SparseHistograms,
     add_to,
     bin_of,
-    round_seconds,
 )
 
 # Ended before an agent answered, by the caller, and where: CCC's EndStatusString.
@@ -59,6 +59,7 @@ _INDEX = {name: i for i, name in enumerate(COUNTS)}
 NO_SKILL_GROUP = -1  # the rollups' key for a record with no queued skill group
 ALL_SKILL_GROUPS = -2  # the rollups' key for a row of all skill groups together
 ALL_CHANNELS = "*"
+ALL_APPS = 0  # the rollups' and marks' sdk_app_id of rows of every app together (CCC's ids are 1400000000 up)
 
 # A rollup's histogram: one byte saying how wide its counts are (2 or 4 bytes), then (bin, count) entries,
 # little-endian, the bin as uint16 (there are 1,261 bins): half the bytes of histograms.encode_histogram's
@@ -77,25 +78,32 @@ def encode_counts(histogram: Histogram) -> bytes:
 
 
 def decode_counts(blobs: Sequence[bytes], owners: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
-    """(owner, bin, count) of every entry of these histograms, each owned by its position in ``owners``."""
-    by_width: dict[int, tuple[list[int], list[bytes]]] = {width: ([], []) for width in _ENTRY}
-    for i, blob in enumerate(blobs):
-        if blob:
-            positions, parts = by_width[blob[0]]
-            positions.append(i)
-            parts.append(blob)
+    """(owner, bin, count) of every entry of these histograms, each owned by its position in ``owners``.
+    One join of the blobs, their width bytes masked out, then numpy views: no Python step per blob."""
+    empty = np.empty(0, np.int64)
+    if not len(blobs):
+        return empty, empty, empty
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    present = np.flatnonzero(lengths)
+    heads = (np.cumsum(lengths) - lengths)[present]
+    widths = data[heads]
+    body = np.ones(len(data), dtype=bool)
+    body[heads] = False
     found_owners, found_bins, found_counts = [], [], []
-    for width, (positions, parts) in by_width.items():
-        if not parts:
+    for width, entry in _ENTRY.items():
+        mine = widths == width
+        if not mine.any():
             continue
-        entry = _ENTRY[width]
-        lengths = (np.array([len(b) for b in parts], dtype=np.int64) - 1) // entry.itemsize
-        entries = np.frombuffer(b"".join(b[1:] for b in parts), dtype=entry)
-        found_owners.append(np.repeat(owners[np.array(positions, dtype=np.int64)], lengths))
+        if mine.all():
+            keep = body
+        else:
+            keep = body & np.repeat(np.isin(np.arange(len(blobs)), present[mine]), lengths)
+        entries = data[keep].view(entry)
+        found_owners.append(np.repeat(owners[present[mine]], (lengths[present[mine]] - 1) // entry.itemsize))
         found_bins.append(entries["bin"].astype(np.int64))
         found_counts.append(entries["count"].astype(np.int64))
     if not found_owners:
-        empty = np.empty(0, np.int64)
         return empty, empty, empty
     return np.concatenate(found_owners), np.concatenate(found_bins), np.concatenate(found_counts)
 
@@ -243,36 +251,37 @@ class _Side:
         qmax = np.concatenate([c.queue_max for c in cells]) if cells else np.empty(0, np.int64)
         self.maxima = np.full(owners, -1, dtype=np.int64)
         np.maximum.at(self.maxima, self.owner, qmax)
-        self.queue = self._histograms("queue_hist")
+        # Histograms decoded in owner order: one sorted histogram per owner (a month by hour) then needs no
+        # summing (SparseHistograms.finish).
+        self._order = (
+            None if bool((self.owner[1:] >= self.owner[:-1]).all()) else np.argsort(self.owner, kind="stable")
+        )
+        self.queue = SparseHistograms(owners)
+        self.queue.add(*self._decoded("queue_hist"))
+        self.queue.finish()
         # Of the answered calls' queue times only the count within a threshold is read: no histogram built.
-        self._answered = decode_counts([b for c in cells for b in c.answered_queue_hist], self.owner)
-        self.satisfaction: list[Counter[str]] = [Counter() for _ in range(owners)]
-        owner_list = self.owner.tolist()
-        position = 0
-        for c in cells:
-            for j, found in enumerate(c.satisfaction):
-                if found:
-                    counter = self.satisfaction[owner_list[position + j]]
-                    for key, count in orjson.loads(found).items():
-                        counter[key] += count
-            position += len(c.buckets)
+        self._answered = self._decoded("answered_queue_hist")
+        self.satisfaction: list[dict[str, int]] = [{} for _ in range(owners)]
+        self._owner_list: list[int] = self.owner.tolist()
+        loads = orjson.loads
+        for owner, found in zip(self._owner_list, (s for c in cells for s in c.satisfaction), strict=True):
+            if found:
+                counter = self.satisfaction[owner]
+                for key, count in loads(found).items():
+                    counter[key] = counter.get(key, 0) + count
 
-    def _histograms(self, kind: str) -> SparseHistograms:
+    def _decoded(self, kind: str) -> tuple[npt.NDArray[np.int64], ...]:
         blobs: list[bytes] = [b for c in self.cells for b in getattr(c, kind)]
-        histograms = SparseHistograms(self.owners)
-        histograms.add(*decode_counts(blobs, self.owner))
-        return histograms.finish()
+        if self._order is None:
+            return decode_counts(blobs, self.owner)
+        return decode_counts([blobs[i] for i in self._order.tolist()], self.owner[self._order])
 
     def names(self) -> list[str | None]:
         names: list[str | None] = [None] * self.owners
-        position = 0
-        for c in self.cells:
-            for j, name in enumerate(c.names):
-                code = int(self.owner[position + j])
-                current = names[code]
-                if name is not None and (current is None or name > current):
-                    names[code] = name
-            position += len(c.buckets)
+        for code, name in zip(self._owner_list, (n for c in self.cells for n in c.names), strict=True):
+            current = names[code]
+            if name is not None and (current is None or name > current):
+                names[code] = name
         return names
 
     def within(self, service_level_s: int) -> npt.NDArray[np.int64]:
@@ -291,9 +300,10 @@ class _Side:
         )
 
     def total(self, service_level_s: int) -> dict[str, Any]:
-        satisfaction: Counter[str] = Counter()
+        satisfaction: dict[str, int] = {}
         for counter in self.satisfaction:
-            satisfaction.update(counter)
+            for key, count in counter.items():
+                satisfaction[key] = satisfaction.get(key, 0) + count
         return _figures(
             self.counts.sum(axis=0, keepdims=True),
             np.array([self.maxima.max(initial=-1)], dtype=np.int64),
@@ -307,56 +317,56 @@ def encode_satisfaction(counter: Counter[str]) -> str | None:
     return orjson.dumps(dict(sorted(counter.items()))).decode() if counter else None
 
 
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 6) if whole else None
-
-
-def _mean(total: int, count: int) -> float | None:
-    return round_seconds(total / count) if count else None
-
-
 def _figures(
     counts: npt.NDArray[np.int64],
     maxima: npt.NDArray[np.int64],
     queue: SparseHistograms,
     within: npt.NDArray[np.int64],
-    satisfaction: Sequence[Counter[str]],
+    satisfaction: Sequence[Mapping[str, int]],
 ) -> list[dict[str, Any]]:
-    as_float = maxima.astype(np.float64)
-    p50 = queue.percentiles(0.5, as_float)
-    p90 = queue.percentiles(0.9, as_float)
-    result = []
-    within_list, maxima_list = within.tolist(), maxima.tolist()
-    for row, values in enumerate(counts.tolist()):
-        c = dict(zip(COUNTS, values, strict=True))
-        abandoned = c["abandoned_ivr"] + c["abandoned_queue"] + c["abandoned_ringing"]
-        result.append(
-            {
-                "offered": c["offered"],
-                "answered": c["answered"],
-                "answer_rate": _share(c["answered"], c["offered"]),
-                "abandoned": abandoned,
-                "abandon_rate": _share(abandoned, c["offered"]),
-                "abandoned_ivr": c["abandoned_ivr"],
-                "abandoned_queue": c["abandoned_queue"],
-                "abandoned_ringing": c["abandoned_ringing"],
-                "no_agent": c["no_agent"],
-                "after_hours": c["after_hours"],
-                "queued": c["queued"],
-                "service_level": _share(within_list[row], c["queued"]),
-                "asa_s": _mean(c["answered_queue_sum"], c["answered_queued"]),
-                "queue_s": {
-                    "mean": _mean(c["queue_sum"], c["queue_count"]),
-                    "p50": p50[row],
-                    "p90": p90[row],
-                    "max": float(maxima_list[row]) if c["queue_count"] else None,
-                },
-                "transferred": c["transferred"],
-                "hung_up_by": {side: c[f"hung_up_{side}"] for side in HUNG_UP_SIDES},
-                "satisfaction": dict(sorted(satisfaction[row].items())),
-            }
+    """The figures of each row, built column by column (one comprehension per figure, then one dict per row):
+    the same values as one row at a time, a third of the time for a month by hour."""
+    p50, p90 = queue.percentiles_of((0.5, 0.9), maxima.astype(np.float64))
+    (
+        offered, answered, ivr, queue_abandoned, ringing, no_agent, after_hours, queued, transferred,
+        user, seat, system, queue_count, queue_sum, answered_queued, answered_queue_sum,
+    ) = counts.T.tolist()  # fmt: skip
+    abandoned = (counts[:, _INDEX["abandoned_ivr"]] + counts[:, _INDEX["abandoned_queue"]]
+                 + counts[:, _INDEX["abandoned_ringing"]]).tolist()  # fmt: skip
+    answer_rate = [round(a / o, 6) if o else None for a, o in zip(answered, offered, strict=True)]
+    abandon_rate = [round(a / o, 6) if o else None for a, o in zip(abandoned, offered, strict=True)]
+    service_level = [round(w / q, 6) if q else None for w, q in zip(within.tolist(), queued, strict=True)]
+    asa = [round(s / c, 3) if c else None for s, c in zip(answered_queue_sum, answered_queued, strict=True)]
+    mean = [round(s / c, 3) if c else None for s, c in zip(queue_sum, queue_count, strict=True)]
+    most = [float(m) if c else None for m, c in zip(maxima.tolist(), queue_count, strict=True)]
+    return [
+        {
+            "offered": o,
+            "answered": a,
+            "answer_rate": ar,
+            "abandoned": ab,
+            "abandon_rate": abr,
+            "abandoned_ivr": i,
+            "abandoned_queue": aq,
+            "abandoned_ringing": r,
+            "no_agent": na,
+            "after_hours": ah,
+            "queued": q,
+            "service_level": sl,
+            "asa_s": asa_s,
+            "queue_s": {"mean": mn, "p50": m50, "p90": m90, "max": mx},
+            "transferred": t,
+            "hung_up_by": {"user": u, "seat": se, "system": sy},
+            "satisfaction": dict(sorted(sat.items())) if sat else {},
+        }
+        for (
+            o, a, ar, ab, abr, i, aq, r, na, ah, q, sl, asa_s, mn, m50, m90, mx, t, u, se, sy, sat
+        ) in zip(
+            offered, answered, answer_rate, abandoned, abandon_rate, ivr, queue_abandoned, ringing,
+            no_agent, after_hours, queued, service_level, asa, mean, p50, p90, most, transferred,
+            user, seat, system, satisfaction, strict=True,
         )
-    return result
+    ]  # fmt: skip
 
 
 def cells_of(partials: Mapping[tuple[int, int], CallPartial]) -> CallCells:
@@ -388,3 +398,54 @@ def partial_of_row(row: Sequence[Any]) -> CallPartial:
         satisfaction=Counter(orjson.loads(row[4 + n])) if row[4 + n] else Counter(),
         skill_group_name=row[0],
     )
+
+
+def encode_entries(bins: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> bytes:
+    """encode_counts of a histogram given as its (bin, count) entries sorted by bin, none zero."""
+    if not len(bins):
+        return b""
+    width = 2 if int(counts.max()) < 65_536 else 4
+    packed = np.empty(len(bins), dtype=_ENTRY[width])
+    packed["bin"], packed["count"] = bins, counts
+    return bytes([width]) + packed.tobytes()
+
+
+StoredSum = tuple[tuple[Any, ...], str | None, list[int], int | None, bytes, bytes, str | None]
+
+
+def sum_stored(rows: Sequence[Sequence[Any]], key_length: int) -> list[StoredSum]:
+    """Stored rollup rows, each ``(*key, *stored)`` (stored as partial_of_row reads it), summed per key: (key,
+    skill_group_name, counts, queue_max, queue_hist, answered_queue_hist, satisfaction), as the merged
+    CallPartials would store them, in numpy rather than a dict merge per row and histogram entry."""
+    if not rows:
+        return []
+    code_of: dict[tuple[Any, ...], int] = {}
+    codes = [code_of.setdefault(tuple(row[:key_length]), len(code_of)) for row in rows]
+    owners = np.array(codes, dtype=np.int64)
+    cells, n, k = len(code_of), len(COUNTS), key_length
+    counts = np.zeros((cells, n), dtype=np.int64)
+    np.add.at(counts, owners, np.array([row[k + 1 : k + 1 + n] for row in rows], dtype=np.int64))
+    maxima = np.full(cells, -1, dtype=np.int64)
+    np.maximum.at(maxima, owners, np.array([row[k + 1 + n] for row in rows], dtype=np.int64))
+    histograms = []
+    for column in (k + 2 + n, k + 3 + n):
+        summed = SparseHistograms(cells)
+        summed.add(*decode_counts([row[column] for row in rows], owners))
+        summed.finish()
+        ends = np.searchsorted(summed.owner, np.arange(cells + 1)).tolist()
+        histograms.append(
+            [encode_entries(summed.bin[lo:hi], summed.count[lo:hi]) for lo, hi in itertools.pairwise(ends)]
+        )
+    names: list[str | None] = [None] * cells
+    satisfaction: list[Counter[str]] = [Counter() for _ in range(cells)]
+    for code, row in zip(codes, rows, strict=True):
+        name, found = row[k], row[k + 4 + n]
+        if name is not None and (names[code] is None or name > names[code]):
+            names[code] = name
+        if found:
+            satisfaction[code].update(orjson.loads(found))
+    return [
+        (key, names[i], counts[i].tolist(), None if maxima[i] < 0 else int(maxima[i]), histograms[0][i],
+         histograms[1][i], encode_satisfaction(satisfaction[i]))
+        for key, i in code_of.items()
+    ]  # fmt: skip

@@ -98,7 +98,11 @@ class SparseHistograms:
             # Cells only up to the highest bin in use: durations crowd the first few hundred bins.
             width = int(bins.max()) + 1 if len(bins) else 1
             flat = owner * width + bins
-            if self.buckets * width <= DENSE_CELLS:
+            if bool((flat[1:] > flat[:-1]).all()) and bool(counts.all()):
+                # Already one entry per (bucket, bin), in order (one sorted histogram per bucket, buckets in
+                # order: a month by hour over hour rollups): nothing to sum.
+                keys, self.count = flat, counts.astype(np.int64)
+            elif self.buckets * width <= DENSE_CELLS:
                 # Counting into a dense array and reading back its non-zero cells needs no sort.
                 dense = np.bincount(flat, counts, self.buckets * width)
                 keys = np.flatnonzero(dense)
@@ -123,6 +127,33 @@ class SparseHistograms:
         keep = self.bin <= bin_of(seconds)
         return np.bincount(self.owner[keep], self.count[keep], self.buckets).astype(np.int64)
 
+    def percentiles_of(
+        self, fractions: tuple[float, ...], maxima: npt.NDArray[np.float64]
+    ) -> list[list[float | None]]:
+        """``percentiles`` for several fractions, from one running sum: the same figures, one pass."""
+        results: list[list[float | None]] = [[None] * self.buckets for _ in fractions]
+        if not len(self.count):
+            return results
+        totals = self.totals()
+        running = np.cumsum(self.count)
+        # Entries are sorted by owner: each owner's first entry is where the owner changes.
+        first = np.flatnonzero(np.concatenate(([True], ~same_owner(self.owner))))
+        before = np.zeros(self.buckets, dtype=np.int64)
+        before[self.owner[first]] = np.where(first > 0, running[first - 1], 0)
+        within = running - before[self.owner]
+        for result, fraction in zip(results, fractions, strict=True):
+            ranks = np.maximum(1, np.ceil(fraction * totals)).astype(np.int64)
+            # The first entry of each owner reaching its rank: entries are sorted by owner, then bin.
+            reached = within >= ranks[self.owner]
+            first_hit = np.flatnonzero(
+                reached & ~np.concatenate(([False], reached[:-1] & same_owner(self.owner)))
+            )
+            hit_owners = self.owner[first_hit]
+            bounds = np.minimum(BIN_BOUNDS[self.bin[first_hit]], maxima[hit_owners])
+            for owner, bound in zip(hit_owners.tolist(), bounds.tolist(), strict=True):
+                result[owner] = round(bound, 3)
+        return results
+
     def percentiles(self, fraction: float, maxima: npt.NDArray[np.float64]) -> list[float | None]:
         """Per bucket: the nearest-rank percentile, as the upper bound of its bin, never above the maximum."""
         totals = self.totals()
@@ -141,6 +172,12 @@ class SparseHistograms:
         for owner, bound in zip(hit_owners.tolist(), bounds.tolist(), strict=True):
             result[owner] = round_seconds(min(bound, float(maxima[owner])))
         return result
+
+
+def same_owner(owner: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Per entry after the first: whether it has the owner of the entry before it."""
+    same: npt.NDArray[np.bool_] = owner[1:] == owner[:-1]
+    return same
 
 
 def round_seconds(value: float) -> float:

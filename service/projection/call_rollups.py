@@ -1,6 +1,6 @@
 """Rollups of the calls report: partial sums of inbound call records per UTC quarter hour and per UTC hour,
-app, channel and queued skill group, kept right by generation marks as the page-side rollups are
-(projection/rollups.py).
+app (and all apps together, ALL_APPS: the sums of the apps' rows), channel and queued skill group, kept right
+by generation marks as the page-side rollups are (projection/rollups.py).
 
 ``project_call_sessions`` and ``rebuild_call_records`` (projection/call_records.py) call ``mark`` with the
 hour of every call record they delete or write: the mark's ``gen`` goes up by one. A report first calls
@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, Select, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.buckets import DAY_MS, HOUR_MS, QUARTER_MS
 from service.domain.call_metrics import (
+    ALL_APPS,
     ALL_CHANNELS,
     ALL_SKILL_GROUPS,
     COUNTS,
@@ -30,7 +32,7 @@ from service.domain.call_metrics import (
     CallPartial,
     encode_counts,
     encode_satisfaction,
-    partial_of_row,
+    sum_stored,
 )
 from service.storage.schema import call_records, call_rollup_marks, call_rollups
 
@@ -55,13 +57,15 @@ _STORED = (
 
 
 def marks_for(starts: Iterable[tuple[int, int | None]]) -> list[Mark]:
-    """The hours and days of these (sdk_app_id, start_at) records; one without a start is in no report.
-    Sorted ("day" before "hour"), the order every writer locks marks in."""
+    """The hours and days of these (sdk_app_id, start_at) records, of their app and of all apps together
+    (ALL_APPS); one without a start is in no report. Sorted (all apps before any app, "day" before "hour"),
+    the order every writer locks marks in."""
     found: set[Mark] = set()
     for app, start in starts:
         if start is not None:
-            found.add((app, "day", start - start % DAY_MS))
-            found.add((app, "hour", start - start % HOUR_MS))
+            for owner in (app, ALL_APPS):
+                found.add((owner, "day", start - start % DAY_MS))
+                found.add((owner, "hour", start - start % HOUR_MS))
     return sorted(found)
 
 
@@ -91,7 +95,8 @@ def mark_history(conn: Connection) -> int:
         found = conn.execute(
             select(_r.sdk_app_id, start).where(_r.start_at.is_not(None)).group_by(_r.sdk_app_id, start)
         )
-        marks.extend((int(app), span, int(at)) for app, at in found)
+        for app, at in found:
+            marks.extend([(int(app), span, int(at)), (ALL_APPS, span, int(at))])
     mark(conn, marks)
     return len(marks)
 
@@ -104,20 +109,31 @@ def invalidate(conn: Connection) -> None:
 def refresh(engine: Engine, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None = None) -> int:
     """Rebuild the dirty spans of this kind overlapping [start, end) (of these apps only, when given);
     returns how many were rebuilt."""
+    return refresh_ranges(engine, [(span, start_ms, end_ms)], apps)
+
+
+def refresh_ranges(
+    engine: Engine, ranges: Sequence[tuple[Span, int, int]], apps: Sequence[int] | None = None
+) -> int:
+    """``refresh`` of several (span, start, end) ranges, in their order (days before hours: a day rebuilds its
+    dirty hours), found dirty in one query: a report whose rollups are built pays one round trip."""
     with engine.connect() as conn:
-        dirty = _dirty(conn, span, start_ms, end_ms, apps)
-    for app, at in dirty:
+        queries = [_dirty_query(span, start, end, apps) for span, start, end in ranges]
+        found = conn.execute(queries[0] if len(queries) == 1 else union_all(*queries)).all()
+    order: dict[str, int] = {span: i for i, (span, _, _) in enumerate(ranges)}
+    dirty = sorted(
+        ((str(span), int(app), int(at)) for span, app, at in found), key=lambda d: (order[d[0]], d)
+    )
+    for span, app, at in dirty:
         with engine.begin() as conn:
-            if _claim(conn, app, span, at):
-                _build(conn, app, span, at)
+            if _claim(conn, app, cast(Span, span), at):
+                _build(conn, app, cast(Span, span), at)
     return len(dirty)
 
 
-def _dirty(
-    conn: Connection, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None
-) -> list[tuple[int, int]]:
+def _dirty_query(span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None) -> Select[Any]:
     m = call_rollup_marks.c
-    query = select(m.sdk_app_id, m.start_ms).where(
+    query = select(m.span, m.sdk_app_id, m.start_ms).where(
         m.span == span,
         m.start_ms >= start_ms - start_ms % SPAN_MS[span],
         m.start_ms < end_ms,
@@ -125,7 +141,15 @@ def _dirty(
     )
     if apps is not None:
         query = query.where(m.sdk_app_id.in_(list(apps)))
-    return sorted((int(app), int(at)) for app, at in conn.execute(query))
+    return query
+
+
+def _dirty(
+    conn: Connection, span: Span, start_ms: int, end_ms: int, apps: Sequence[int] | None
+) -> list[tuple[int, int]]:
+    return sorted(
+        (int(app), int(at)) for _, app, at in conn.execute(_dirty_query(span, start_ms, end_ms, apps))
+    )
 
 
 def _claim(conn: Connection, app: int, span: Span, start_ms: int) -> bool:
@@ -157,6 +181,9 @@ def _build(conn: Connection, app: int, span: Span, start_ms: int) -> None:
             c.start_ms < start_ms + HOUR_MS,
         )
     )
+    if app == ALL_APPS:
+        _sum_apps_into_hour(conn, start_ms)
+        return
     detail: dict[tuple[int, str, int], CallPartial] = defaultdict(CallPartial)
     for record in records(conn, start_ms, start_ms + HOUR_MS, apps=[app]):
         start = record["start_at"]
@@ -186,12 +213,46 @@ def _sum_hours_into_day(conn: Connection, app: int, day: int) -> None:
             c.skill_group_id != ALL_SKILL_GROUPS,
         )
     )
-    cells: dict[tuple[str, int, str, int], CallPartial] = defaultdict(CallPartial)
-    for row in hours:
-        cells[("day", day, row[0], int(row[1]))].merge(partial_of_row(row[2:]))
-    rows = [_row(app, key, partial) for key, partial in cells.items()]
+    rows = [
+        _summed_row(app, ("day", day, channel, int(group)), found)
+        for (channel, group), *found in sum_stored(hours.all(), 2)
+    ]
     if rows:
         conn.execute(insert(call_rollups), rows)
+
+
+def _sum_apps_into_hour(conn: Connection, hour: int) -> None:
+    """The quarter and hour rows of all apps together: the sums of every app's. The apps' dirty hours are
+    rebuilt first, after the all-apps hour is claimed: a writer marks all apps before its app, so an app's
+    hour changed after this claim leaves the all-apps hour dirty again."""
+    m = call_rollup_marks.c
+    # Every app with rows in this hour has its mark (rows are built from marks).
+    marks = conn.execute(
+        select(m.sdk_app_id, m.gen, m.built_gen).where(
+            m.span == "hour", m.start_ms == hour, m.sdk_app_id != ALL_APPS
+        )
+    ).all()
+    for app, gen, built_gen in marks:
+        if gen > built_gen and _claim(conn, app, "hour", hour):
+            _build(conn, app, "hour", hour)
+    if not marks:
+        return
+    c = call_rollups.c
+    # The apps named: the primary key's (span, sdk_app_id, start_ms) then leads to the hour's rows.
+    rows = conn.execute(
+        select(c.span, c.start_ms, c.channel, c.skill_group_id, *_STORED).where(
+            c.span.in_(["quarter", "hour"]),
+            c.sdk_app_id.in_(sorted(int(app) for app, _, _ in marks)),
+            c.start_ms >= hour,
+            c.start_ms < hour + HOUR_MS,
+        )
+    )
+    found = [
+        _summed_row(ALL_APPS, (span, int(start), channel, int(group)), sums)
+        for (span, start, channel, group), *sums in sum_stored(rows.all(), 4)
+    ]
+    if found:
+        conn.execute(insert(call_rollups), found)
 
 
 def _group(record: Mapping[str, Any]) -> int:
@@ -213,6 +274,26 @@ def _row(app: int, key: tuple[str, int, str, int], p: CallPartial) -> dict[str, 
         "queue_hist": encode_counts(p.queue),
         "answered_queue_hist": encode_counts(p.answered_queue),
         "satisfaction": encode_satisfaction(p.satisfaction),
+    }
+
+
+def _summed_row(app: int, key: tuple[str, int, str, int], sums: list[Any]) -> dict[str, Any]:
+    """A row of summed rows (domain.call_metrics.sum_stored: name, counts, queue_max, two histograms,
+    satisfaction)."""
+    span, start, channel, group = key
+    name, counts, queue_max, queue_hist, answered_queue_hist, satisfaction = sums
+    return {
+        "span": span,
+        "sdk_app_id": app,
+        "start_ms": start,
+        "channel": channel,
+        "skill_group_id": group,
+        "skill_group_name": name,
+        **dict(zip(COUNTS, counts, strict=True)),
+        "queue_max": queue_max,
+        "queue_hist": queue_hist,
+        "answered_queue_hist": answered_queue_hist,
+        "satisfaction": satisfaction,
     }
 
 
@@ -254,53 +335,66 @@ def raw_cells(rows: Iterable[Mapping[str, Any]], bucket_of: Any) -> dict[tuple[i
     return found
 
 
+Piece = tuple[str, int, int, bool]  # (span kind, start, end, per skill group)
+
+
 def stored_cells(
     conn: Connection,
-    span: str,
-    start_ms: int,
-    end_ms: int,
+    pieces: Sequence[Piece],
     bucket_starts: Sequence[int],
     *,
-    per_group: bool,
     apps: Sequence[int] | None = None,
     channel: str | None = None,
     skill_group: int | None = None,
-) -> CallCells:
-    """The rollup rows of one span kind in [start, end), each owned by the bucket it starts in: of all
-    skill groups together (``per_group`` False, for the buckets) or of each skill group (for the skill
-    groups' figures); of the channel filtered on or of all channels."""
+) -> list[CallCells]:
+    """Per piece (span kind, start, end, per skill group), its rollup rows, each owned by the bucket it
+    starts in: of all skill groups together (not per skill group: for the buckets) or of each skill group
+    (for the skill groups' figures); of the channel filtered on or of all channels; of these apps, or (None)
+    of all apps together. One statement (UNION ALL) for all the pieces: one round trip."""
     c = call_rollups.c
-    query = select(c.start_ms, c.skill_group_id, *_STORED).where(
-        c.span == span,
-        c.start_ms >= start_ms,
-        c.start_ms < end_ms,
-        c.channel == (ALL_CHANNELS if channel is None else channel),
-    )
-    if apps is not None:
-        query = query.where(c.sdk_app_id.in_(list(apps)))
-    if skill_group is not None:
-        query = query.where(c.skill_group_id == skill_group)
-    elif per_group:
-        query = query.where(c.skill_group_id != ALL_SKILL_GROUPS)
-    else:
-        query = query.where(c.skill_group_id == ALL_SKILL_GROUPS)
-    rows = _all_rows(conn, query)
+    queries = []
+    for i, (span, start_ms, end_ms, per_group) in enumerate(pieces):
+        query = select(literal(i).label("piece"), c.start_ms, c.skill_group_id, *_STORED).where(
+            c.span == span,
+            c.start_ms >= start_ms,
+            c.start_ms < end_ms,
+            c.channel == (ALL_CHANNELS if channel is None else channel),
+        )
+        # Without an app filter, the rows of all apps together: one row per span instead of one per app.
+        query = query.where(c.sdk_app_id.in_(list(apps)) if apps is not None else c.sdk_app_id == ALL_APPS)
+        if skill_group is not None:
+            query = query.where(c.skill_group_id == skill_group)
+        elif per_group:
+            query = query.where(c.skill_group_id != ALL_SKILL_GROUPS)
+        else:
+            query = query.where(c.skill_group_id == ALL_SKILL_GROUPS)
+        queries.append(query)
+    if not queries:
+        return []
+    by_piece: list[list[Any]] = [[] for _ in pieces]
+    for row in _all_rows(conn, queries[0] if len(queries) == 1 else union_all(*queries)):
+        by_piece[row[0]].append(row)
+    starts = np.array(bucket_starts, dtype=np.int64)
+    return [_cells(rows, starts) for rows in by_piece]
+
+
+def _cells(rows: list[Any], bucket_starts: npt.NDArray[np.int64]) -> CallCells:
     n = len(COUNTS)
     if not rows:
         return CallCells(
             np.empty(0, np.int64), [], [], np.empty((0, n), np.int64), np.empty(0, np.int64), [], [], []
         )
     columns = list(zip(*rows, strict=True))
-    owners = np.searchsorted(np.array(bucket_starts), np.array(columns[0], dtype=np.int64), side="right") - 1
+    owners = np.searchsorted(bucket_starts, np.array(columns[1], dtype=np.int64), side="right") - 1
     return CallCells(
         buckets=owners.astype(np.int64),
-        groups=[int(g) for g in columns[1]],
-        names=columns[2],
-        counts=np.array(columns[3 : 3 + n], dtype=np.int64).T,
-        queue_max=np.array(columns[3 + n], dtype=np.int64),
-        queue_hist=[bytes(b) for b in columns[4 + n]],
-        answered_queue_hist=[bytes(b) for b in columns[5 + n]],
-        satisfaction=columns[6 + n],
+        groups=[int(g) for g in columns[2]],
+        names=columns[3],
+        counts=np.array(columns[4 : 4 + n], dtype=np.int64).T,
+        queue_max=np.array(columns[4 + n], dtype=np.int64),
+        queue_hist=columns[5 + n],
+        answered_queue_hist=columns[6 + n],
+        satisfaction=columns[7 + n],
     )
 
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from service.contract.queries import CallsReportQuery
 from service.domain.buckets import HOUR_MS, Bucket, bucket_count_bound, buckets, days, hours, quarters
-from service.domain.call_metrics import CallAccumulator, cells_of
+from service.domain.call_metrics import ALL_APPS, CallAccumulator, cells_of
 from service.domain.instants import iso
 from service.http.responses import JSONResponse
 from service.projection import call_rollups
@@ -126,16 +126,18 @@ def calls(
         (first_day, last_day) if first_day < last_day else None,
     )
     if first < last:
+        # Without a site, the rows of all apps together (ALL_APPS), which rebuild their apps' dirty hours.
+        apps = (ALL_APPS,) if scope.apps is None else scope.apps
+        ranges: list[tuple[call_rollups.Span, int, int]] = [("hour", first, last)]
         if first_day < last_day:
-            call_rollups.refresh(engine, "day", first_day, last_day, scope.apps)
-        call_rollups.refresh(engine, "hour", first, last, scope.apps)
+            ranges.insert(0, ("day", first_day, last_day))
+        call_rollups.refresh_ranges(engine, ranges, apps)
+        pieces = [(span, lo, hi, False) for span, lo, hi in bucket_spans]
+        pieces += [(span, lo, hi, True) for span, lo, hi in group_spans]
         with engine.connect() as conn:
-            for spans, per_group in ((bucket_spans, False), (group_spans, True)):
-                for span, lo, hi in spans:
-                    cells = call_rollups.stored_cells(
-                        conn, span, lo, hi, starts, per_group=per_group, **filters
-                    )
-                    accumulator.add(cells, buckets=not per_group, groups=per_group)
+            found = call_rollups.stored_cells(conn, pieces, starts, **filters)
+        for (*_, per_group), cells in zip(pieces, found, strict=True):
+            accumulator.add(cells, buckets=not per_group, groups=per_group)
     for lo, hi in edges:
         add_raw(lo, hi)
     return accumulator.report(service_level_s)

@@ -669,3 +669,30 @@ async def test_chats_count_as_inbound_contacts(engine: Engine, site: Site, reade
     chats = (await report(reader, channel="chat"))["totals"]
     assert (chats["offered"], chats["answered"], chats["asa_s"]) == (1, 1, 8.0)
     assert (await report(reader, channel="phone"))["totals"]["offered"] == 0
+
+
+def test_all_apps_rows_follow_each_apps_changes(engine: Engine, site: Site) -> None:
+    # A report without a site reads the rows of all apps together (ALL_APPS): built from the apps' rows
+    # after rebuilding the apps' dirty hours, and dirty again whenever any app's records change.
+    rows = generated(1200, seed=5)
+    first, later = rows[:800], rows[800:]
+    with engine.begin() as conn:
+        conn.execute(insert(call_records), first)
+        call_rollups.mark_history(conn)
+    whole, only_a = scope(0, 2 * 86_400), scope(0, 2 * 86_400, apps=(APP_A,))
+    both_ways(engine, only_a, "hour", "UTC")  # builds APP_A's hours and days, not all apps'
+    both_ways(engine, whole, "hour", "UTC")  # builds all apps' (and APP_B's hours on the way)
+    with engine.begin() as conn:
+        conn.execute(insert(call_records), later)
+        call_rollups.mark(conn, call_rollups.marks_for([(r["sdk_app_id"], r["start_at"]) for r in later]))
+    for window, interval in [
+        (whole, "hour"),
+        (only_a, "day"),
+        (whole, "day"),
+        (scope(0, 2 * 86_400, apps=(APP_B,)), "hour"),
+    ]:
+        both_ways(engine, window, interval, "Asia/Shanghai")
+    with engine.connect() as conn:
+        marks = conn.execute(select(call_rollup_marks)).all()
+    assert {m.sdk_app_id for m in marks} == {0, APP_A, APP_B}
+    assert all(m.gen == m.built_gen for m in marks if m.sdk_app_id == 0)
