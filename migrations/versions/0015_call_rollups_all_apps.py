@@ -2,11 +2,10 @@
 call records already stored, dirty, so the first report without a site (or ``calltrail rollups``) builds them
 
 Revision ID: 0015
-Revises: 0013
-Create Date: 2026-12-05
+Revises: 0014
+Create Date: 2026-12-04
 
-Numbered 0015 on a branch beside another that may add a 0014: main renumbers on merge. No table changes: an
-all-apps row has the shape of an app's (projection/call_rollups.py, ALL_APPS).
+No table changes: an all-apps row has the shape of an app's (projection/call_rollups.py, ALL_APPS).
 """
 
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
