@@ -206,6 +206,14 @@ def _legs_with_recordings(
     return tuple(result)
 
 
+def decimal_id(text: str | None, max_digits: int = 18) -> int | None:
+    """A non-negative integer written in ASCII digits only (``str.isdigit`` also admits ``"²"``, which
+    ``int`` refuses), or None."""
+    if text is None or not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def sorted_present(*values: str | None) -> tuple[str, ...]:
     """The values that are present (not None, not empty), once each, sorted: a record's canonical set."""
     return tuple(sorted({value for value in values if value}))

@@ -25,6 +25,7 @@ from service.ccc.apps import CccApp, Credentials
 from service.ccc.console import console_settings
 from service.contract.models import CccAppCreate, CccConsole, KeyCreate, SiteChange, SiteCreate, field_names
 from service.contract.queries import AccessLogQuery
+from service.domain.call_records import decimal_id
 from service.domain.instants import iso, parse_duration_ms
 from service.http.audit import AccessAudit, note_audited, note_rows
 from service.http.auth import actor, authenticated, busy
@@ -231,9 +232,10 @@ async def create_app(request: Request) -> Response:
 async def delete_app(request: Request) -> Response:
     who = await admin(request)
     text = request.path_params["sdk_app_id"]
-    if not text.isdigit() or len(text) > 18:
+    app_id = decimal_id(text)
+    if app_id is None:
         raise ApiError(404, "not_found", f"no CCC app {text!r} is registered")
-    await run(access.remove_app, app_state(request).ccc_engine, who, int(text))
+    await run(access.remove_app, app_state(request).ccc_engine, who, app_id)
     note_audited(request)
     return Response(status_code=204)
 

@@ -87,11 +87,23 @@ async def _read(engine: Engine, work: Callable[[Connection], T]) -> T:
     return await _in_thread(run)
 
 
+COMMIT_ATTEMPTS = 3
+
+
 async def _commit(engine: Engine, work: Callable[[Connection], T]) -> T:
     def run() -> T:
-        # The transaction has committed when the block is left: only then may the answer say stored.
-        with engine.begin() as conn:
-            return work(conn)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                # The transaction has committed when the block is left: only then may the answer say stored.
+                with engine.begin() as conn:
+                    return work(conn)
+            except Exception as exc:
+                # A deadlock or serialization failure rolled the whole transaction back: run it again
+                # rather than answer 503 and spend one of CCC's three retries.
+                if classify_failure(exc) != "retry" or attempt == COMMIT_ATTEMPTS:
+                    raise
+                log.info("CCC receiver: transaction retried after %s", type(exc).__name__)
+        raise AssertionError("unreachable")
 
     return await _in_thread(run)
 

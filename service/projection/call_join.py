@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, select, update
 
 from service.domain.call_join import JoinRules, LegKey, LegSide, Link, PageSide, component, join
+from service.domain.call_records import decimal_id
 from service.projection.statements import chunks, lock
 from service.storage.schema import call_legs, ccc_apps, sessions
 
@@ -206,7 +207,7 @@ def _write_links(conn: Connection, legs: Sequence[LegSide], links: dict[LegKey, 
 
 
 def _app_id(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() and len(text) <= 18 else None
+    return decimal_id(text)
 
 
 def rejoin_everything(conn: Connection, rules: JoinRules, chunk: int = 5000) -> None:

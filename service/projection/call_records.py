@@ -50,6 +50,12 @@ def project_call_sessions(conn: Connection, keys: Iterable[SessionKey], rules: J
     items = _parsed(conn, ordered)
     merged = merge(*items) if items else ()
     old_legs = _stored_legs(conn, ordered)
+    if conn.dialect.name == "postgresql":
+        # The join locks of every agent whose legs are about to be replaced, before their rows are: a
+        # concurrent rejoin of the same agent holds that lock while it updates the agent's legs, so taking it
+        # only after deleting them (row locks held) would wait on each other (call_join.py, lock order).
+        agents = {agent for agent in (*_agents(old_legs), *_agents_of(merged))}
+        lock(conn, [f"join:{app}:{agent}" for app, agent in sorted(agents)])
     touched: list[tuple[int, int | None]] = [(record.sdk_app_id, record.start_ms) for record in merged]
     for batch in chunks(ordered):
         condition = tuple_(call_records.c.sdk_app_id, call_records.c.session_id).in_(list(batch))
@@ -68,6 +74,17 @@ def project_call_sessions(conn: Connection, keys: Iterable[SessionKey], rules: J
     # again. Last: every push of the current hour bumps the same marks, so each holds their row locks
     # (PostgreSQL) only from here to its commit.
     call_rollups.mark(conn, call_rollups.marks_for(touched))
+
+
+def _agents(legs: Iterable[LegSide]) -> Iterable[tuple[str, str]]:
+    return ((str(leg.key[0]), leg.agent_email) for leg in legs if leg.agent_email is not None)
+
+
+def _agents_of(records: Iterable[CallRecord]) -> Iterable[tuple[str, str]]:
+    for record in records:
+        for leg in legs_of(record):
+            if leg.agent_email is not None:
+                yield (str(record.sdk_app_id), leg.agent_email)
 
 
 def _parsed(conn: Connection, keys: Sequence[SessionKey]) -> list[CallRecord | RecordingRef]:

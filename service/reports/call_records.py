@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, tuple_
 
 from service.contract.models import Call, CallLeg, field_names
+from service.domain.call_records import decimal_id
 from service.domain.instants import iso
 from service.projection.statements import SiteIds, of_sites
 from service.storage.schema import call_legs, call_records, ccc_app_sites, ccc_apps
@@ -76,13 +77,9 @@ def conditions(where: CallFilter) -> list[ColumnElement[bool]]:
     if where.direction is not None:
         found.append(call_records.c.direction == where.direction)
     if where.skill_group is not None:
-        group = where.skill_group
-        by_name = call_records.c.skill_group_name == group
-        found.append(
-            or_(call_records.c.skill_group_id == int(group), by_name)
-            if group.isdigit() and len(group) <= 18
-            else by_name
-        )
+        group_id = decimal_id(where.skill_group)
+        by_name = call_records.c.skill_group_name == where.skill_group
+        found.append(by_name if group_id is None else or_(call_records.c.skill_group_id == group_id, by_name))
     if where.end_status is not None:
         found.append(call_records.c.end_status == where.end_status)
     if where.customer is not None:

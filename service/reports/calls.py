@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.contract.queries import CallsQuery
+from service.domain.call_records import decimal_id
 from service.domain.instants import iso, now_ms
 from service.domain.numbers import normalise_number
 from service.domain.sessions import Timeouts
@@ -103,17 +104,14 @@ async def get_call(request: Request) -> Response:
     timeouts = state.timeouts
     allowed = allowed_sites(request)
 
-    def read() -> dict[str, Any] | None:
-        with state.read_engine.connect() as conn:
-            return call_detail(
-                conn, int(app_text), session_id, now_ms=now_ms(), timeouts=timeouts, sites=allowed
-            )
+    app_id = decimal_id(app_text, MAX_SDK_APP_ID_DIGITS)
 
-    readable = (
-        app_text.isdigit()
-        and len(app_text) <= MAX_SDK_APP_ID_DIGITS
-        and SESSION_ID_TEXT.fullmatch(session_id)
-    )
+    def read() -> dict[str, Any] | None:
+        assert app_id is not None
+        with state.read_engine.connect() as conn:
+            return call_detail(conn, app_id, session_id, now_ms=now_ms(), timeouts=timeouts, sites=allowed)
+
+    readable = app_id is not None and SESSION_ID_TEXT.fullmatch(session_id)
     found = await in_thread(read) if readable else None
     if found is None:
         raise ApiError(

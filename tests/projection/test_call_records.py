@@ -23,7 +23,17 @@ from service.projection.call_records import project_call_sessions
 from service.storage.engine import make_engine
 from service.storage.schema import call_legs, call_records, ccc_raw_records, sessions
 from tests.batches import batch, hash_event
-from tests.ccc.call_records import AGENT, RULES, S, cdr, page_call, page_hash, recording_push, store
+from tests.ccc.call_records import (
+    AGENT,
+    RULES,
+    S,
+    cdr,
+    page_call,
+    page_hash,
+    recording_push,
+    store,
+    store_raw,
+)
 from tests.ccc.pushes import APP_A, basic, push
 from tests.conftest import ORIGIN, running_app
 from tests.projection_helpers import T0, hash_row, ingest, rebuild_all
@@ -255,3 +265,37 @@ def test_a_push_and_a_pull_of_one_call_make_one_record(engine: Engine) -> None:
     (record,) = record_rows(engine)
     assert orjson.loads(record["sources"]) == ["DescribeTelCdr", "cdr"] and record["raw_count"] == 2
     assert len(leg_rows(engine)) == 1
+
+
+def test_concurrent_re_pushes_of_one_agents_calls_neither_deadlock_nor_lose_a_link(
+    settings: Settings, engine: Engine, site: Site
+) -> None:
+    # Re-pushing a session replaces its legs (row locks) and rejoins its agent's neighbours (updates): each
+    # push takes the agent's join lock before touching legs, so concurrent pushes wait in line, not in a
+    # cycle. Four threads re-push four of one agent's calls 25 s apart, with page sessions to join.
+    add_app(engine, APP_A, "none")
+    starts = [S + index * 25 for index in range(4)]
+    for index, start in enumerate(starts):
+        mobile = f"1300000{index:04d}"
+        ingest(settings, [page_call(site, (start + 15) * 1000 + 300, mobile)])
+    errors: list[BaseException] = []
+    writer = make_engine(settings, "write")
+
+    def pushes(index: int) -> None:
+        try:
+            for round_ in range(6):
+                document = cdr(
+                    f"c{index}", starts[index], Caller=f"00861300000{index:04d}", Duration=60 + round_
+                )
+                store_raw(writer, document, push_uuid=f"p-{index}-{round_}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pushes, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    writer.dispose()
+    assert errors == []
+    assert [leg["join_state"] for leg in leg_rows(engine)] == ["joined"] * 4
