@@ -113,7 +113,10 @@ def rollups_command() -> None:
         f"rebuilt the rollups of {days} days (with their hours) and {hours} other hours"
         f" in {time.monotonic() - started:.1f} s"
     )
-    click.echo(f"calls report: {call_days} app-days (with their hours) and {call_hours} other app-hours")
+    click.echo(
+        f"calls report: {call_days} days (with their hours) and {call_hours} other hours,"
+        " of each app and of all apps"
+    )
 
 
 EXPORT_FIELDS: dict[str, tuple[str, ...]] = {
