@@ -1,10 +1,9 @@
 """The dashboard's views of CCC's call records, in a real Chromium against a real `calltrail serve`: Coverage
 shows what /v1/coverage answers for a seeded day (figures, agents, the unseen legs page by page), and Calls
-shows an answer of /v1/analytics/calls.
-
-/v1/analytics/calls is being built on another branch: until it lands, this test answers it itself, inside
-the browser (Playwright's route interception), with an answer of the agreed shape; the service has no such
-route. Screenshots: docs/screenshots/dashboard-coverage.png and dashboard-calls.png."""
+what /v1/analytics/calls answers for it. A second Calls test answers the report itself, inside the browser
+(Playwright's route interception), with a hand-made answer that has every figure (abandons of each stage,
+skill groups, satisfaction), to check each one lands in its place. Screenshots:
+docs/screenshots/dashboard-coverage.png and dashboard-calls.png."""
 
 from __future__ import annotations
 
@@ -178,7 +177,7 @@ def test_calls_shows_the_ccc_figures_from_their_report(
         asked.append(parse_qs(urlparse(route.request.url).query))
         route.fulfill(status=200, content_type="application/json", body=orjson.dumps(CALLS))
 
-    # Only in this browser: the service has no /v1/analytics/calls yet (another branch builds it).
+    # Only in this browser: an answer with every figure set, in place of the seeded day's.
     laptop.route("**/v1/analytics/calls?*", answer)
     errors: list[str] = []
     laptop.on("pageerror", lambda e: errors.append(str(e)))
@@ -234,4 +233,24 @@ def test_calls_shows_the_ccc_figures_from_their_report(
     laptop.wait_for_url("**agent=bob%40x.com**")
     wait_ready(laptop)
     assert asked[-1]["agent"] == [BOB]
+    assert errors == []
+
+
+def test_calls_shows_what_the_service_answers(center: Center, context: BrowserContext, laptop: Page) -> None:
+    # No interception: the view against the service's own /v1/analytics/calls over the seeded day.
+    report = center.get("/v1/analytics/calls", **API_RANGE, tz="UTC", interval="hour")
+    totals = report["totals"]
+    assert totals["offered"] == 10 + UNSEEN
+    errors: list[str] = []
+    laptop.on("pageerror", lambda e: errors.append(str(e)))
+    with_key(context, center.key)
+    laptop.goto(center.url(view="calls", **RANGE))
+    wait_ready(laptop)
+    shown = figures(laptop, "#calls-figures")
+    assert float(shown["calls_offered"]) == totals["offered"]
+    assert float(shown["calls_answered"]) == totals["answered"]
+    assert float(shown["calls_abandoned"]) == totals["abandoned"]
+    buckets = table_values(laptop, "#table-ccc-calls")
+    assert [float(row[1]) for row in buckets] == [b["offered"] for b in report["buckets"]]
+    assert not laptop.is_visible("#calls-empty")
     assert errors == []
